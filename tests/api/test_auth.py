@@ -1,0 +1,45 @@
+"""Every operation that needs a key refuses a request without a valid one, with one and the same answer."""
+
+import uuid
+
+import pytest
+
+from tests.api.test_events import assert_problem
+from tests.conftest import new_event
+
+EVENT = str(uuid.uuid4())
+PROTECTED = [
+    ("POST", "/v1/events", new_event()),
+    ("GET", f"/v1/events/{EVENT}", None),
+    ("DELETE", f"/v1/events/{EVENT}", None),
+    ("POST", f"/v1/events/{EVENT}/ack", None),
+    ("GET", "/v1/inbox", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), PROTECTED)
+@pytest.mark.parametrize("key", [None, "", "trg_unknown0000000000000000000000000", "x" * 5000])
+def test_missing_or_unknown_key_is_401(call, method, path, body, key):
+    problem = assert_problem(call(method, path, key=key, body=body), 401, "/problems/unauthorized")
+    assert problem["detail"] == "A valid API key is required in the X-API-Key header."
+
+
+def test_key_in_query_string_is_not_accepted(call, make_api_key):
+    key, _ = make_api_key()
+    assert_problem(call("GET", "/v1/inbox", query={"api_key": key}), 401)
+    assert_problem(call("GET", "/v1/inbox", query={"X-API-Key": key}), 401)
+
+
+def test_revoked_key_is_401(call, make_api_key, dynamodb_client):
+    from triggers.auth.api_keys import hash_key
+    from triggers.storage import api_keys
+
+    key, _ = make_api_key()
+    assert call("GET", "/v1/inbox", key=key).status == 200
+    assert api_keys.deactivate(hash_key(key))
+    assert_problem(call("GET", "/v1/inbox", key=key), 401)
+
+
+@pytest.mark.parametrize("path", ["/v1/health", "/v1/health/ready", "/v1/openapi.json", "/v1/docs/"])
+def test_health_and_docs_need_no_key(call, path):
+    assert call("GET", path).status == 200

@@ -1,0 +1,84 @@
+"""ASGI middlewares around Connexion's: the request's identity and log line, and the body size limit."""
+
+import logging
+import time
+
+from connexion.exceptions import ProblemException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from triggers.http import context
+from triggers.settings import MAX_BODY_BYTES
+
+logger = logging.getLogger("triggers.request")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class RequestContext:
+    """Gives every request an id (echoed in the X-Request-ID header) and writes its one log line."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        lambda_context = scope.get("aws.context")
+        state = context.begin(_header(scope, b"x-request-id"), getattr(lambda_context, "aws_request_id", None))
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_request_id(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", state.request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        finally:
+            level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
+            logger.log(
+                level,
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "fields": {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": _route(scope),
+                        "status": status,
+                        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                    }
+                },
+            )
+
+
+def _route(scope: Scope) -> str | None:
+    """The spec's path template (e.g. /v1/events/{event_id}), once Connexion's router has matched one."""
+    operation = scope.get("extensions", {}).get("connexion_routing", {})
+    return operation.get("api_base_path", "") + operation["operation_path"] if "operation_path" in operation else None
+
+
+class BodySizeLimit:
+    """413 before anything reads the body. Inside Connexion's exception handling, so it answers as a problem."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        length = _header(scope, b"content-length") if scope["type"] == "http" else None
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise ProblemException(status=413, title="Payload Too Large", detail=f"The request body is over {MAX_BODY_BYTES} bytes.")
+        await self.app(scope, receive, send)

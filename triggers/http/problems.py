@@ -1,0 +1,112 @@
+"""Every error leaves as application/problem+json with a stable `type`, a fixed `title`, a specific `detail` and
+the request id. This is the one place that maps exceptions (Connexion's, Starlette's, the domain's) to statuses.
+"""
+
+import logging
+
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from connexion.problem import problem as connexion_problem
+from starlette.exceptions import HTTPException
+
+from triggers.domain.errors import (
+    AlreadyAcknowledged,
+    DomainError,
+    EventNotFound,
+    IdempotencyKeyReused,
+    InvalidCursor,
+    StorageUnavailable,
+)
+from triggers.http import context
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 1
+
+# status → (type, title)
+_KINDS = {
+    400: ("/problems/bad-request", "Bad Request"),
+    401: ("/problems/unauthorized", "Unauthorized"),
+    403: ("/problems/forbidden", "Forbidden"),
+    404: ("/problems/not-found", "Not Found"),
+    405: ("/problems/method-not-allowed", "Method Not Allowed"),
+    409: ("/problems/conflict", "Conflict"),
+    413: ("/problems/payload-too-large", "Payload Too Large"),
+    415: ("/problems/unsupported-media-type", "Unsupported Media Type"),
+    422: ("/problems/unprocessable", "Unprocessable Entity"),
+    500: ("/problems/internal-error", "Internal Server Error"),
+    503: ("/problems/service-unavailable", "Service Unavailable"),
+}
+
+# domain error → (status, type, detail)
+_DOMAIN = {
+    EventNotFound: (404, "/problems/not-found", "No event with this id."),
+    AlreadyAcknowledged: (409, "/problems/already-acknowledged", "The event is already acknowledged."),
+    IdempotencyKeyReused: (
+        422,
+        "/problems/idempotency-key-reused",
+        "This Idempotency-Key was used with a different request body.",
+    ),
+    InvalidCursor: (400, "/problems/invalid-cursor", None),  # the exception's own message says which
+    StorageUnavailable: (503, "/problems/service-unavailable", "Storage is unavailable; retry later."),
+}
+
+# The same answer whatever was wrong with the key, so probing learns nothing.
+UNAUTHORIZED_DETAIL = "A valid API key is required in the X-API-Key header."
+INTERNAL_DETAIL = "An unexpected error occurred; quote the request id when reporting it."
+
+
+def problem(status: int, detail: str, type_: str | None = None, headers: dict | None = None) -> ConnexionResponse:
+    default_type, title = _KINDS.get(status, ("about:blank", "Error"))
+    return connexion_problem(
+        status=status,
+        title=title,
+        detail=detail,
+        type=type_ or default_type,
+        headers={"X-Request-ID": context.request_id(), **(headers or {})},
+        ext={"request_id": context.request_id()},
+    )
+
+
+def _log(status: int, exc: Exception) -> None:
+    if status >= 500:
+        logger.error("request failed: %s", type(exc).__name__, exc_info=exc)
+    else:
+        logger.warning("request refused: %s %s", status, type(exc).__name__)
+
+
+def on_problem(_request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
+    """Connexion's own refusals: validation (400), auth (401), content type (415), ..."""
+    _log(exc.status, exc)
+    if exc.status == 401:
+        return problem(401, UNAUTHORIZED_DETAIL)
+    if exc.status >= 500:
+        return problem(exc.status, INTERNAL_DETAIL)
+    return problem(exc.status, str(exc.detail), headers=exc.headers)
+
+
+def on_http_exception(_request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+    """Starlette's: no such route (404), method not allowed (405)."""
+    _log(exc.status_code, exc)
+    detail = exc.detail if exc.status_code < 500 else INTERNAL_DETAIL
+    return problem(exc.status_code, str(detail), headers=exc.headers)
+
+
+def on_domain_error(_request: ConnexionRequest, exc: DomainError) -> ConnexionResponse:
+    status, type_, detail = next(mapping for cls, mapping in _DOMAIN.items() if isinstance(exc, cls))
+    _log(status, exc)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    return problem(status, detail or str(exc), type_=type_, headers=headers)
+
+
+def on_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """A bug: the stack trace goes to the log, the client gets the request id and nothing of the exception."""
+    _log(500, exc)
+    return problem(500, INTERNAL_DETAIL)
+
+
+def register(app) -> None:
+    app.add_error_handler(ProblemException, on_problem)
+    app.add_error_handler(HTTPException, on_http_exception)
+    app.add_error_handler(DomainError, on_domain_error)
+    app.add_error_handler(Exception, on_unexpected)

@@ -1,0 +1,112 @@
+"""Runs the ASGI app (Connexion) as a WSGI app for aws-wsgi, in the calling thread.
+
+a2wsgi would do the translation, but it hands every request to an event loop in another thread and waits for it;
+a Lambda container serves one request at a time, so one private loop driven in the calling thread does the same
+work without the thread hop (see docs/performance.md).
+
+It also mends what aws-wsgi leaves out of the WSGI environ for API Gateway REST (payload v1) events.
+"""
+
+import asyncio
+from http import HTTPStatus
+from urllib.parse import urlencode
+
+from starlette.types import ASGIApp
+
+
+def mend_environ(environ: dict) -> None:
+    """Fill in what aws-wsgi drops or leaves empty."""
+    event = environ.get("awsgi.event") or {}
+    # aws-wsgi keeps one value per query parameter; the multi-value map has them all.
+    multi = event.get("multiValueQueryStringParameters")
+    if multi:
+        environ["QUERY_STRING"] = urlencode(multi, doseq=True)
+    # API Gateway sends X-Forwarded-Port, serverless-offline does not; servers need a port either way.
+    if not environ.get("SERVER_PORT"):
+        environ["SERVER_PORT"] = "443" if environ.get("wsgi.url_scheme") == "https" else "80"
+    environ["wsgi.url_scheme"] = environ.get("wsgi.url_scheme") or "http"
+    # On an execute-api host the stage is a path prefix (/dev/v1/...) that API Gateway strips from `path`;
+    # links and the docs UI need it back. Custom domains map the stage away, so they get no prefix.
+    stage = (event.get("requestContext") or {}).get("stage")
+    if stage and ".execute-api." in environ.get("SERVER_NAME", ""):
+        environ["SCRIPT_NAME"] = f"/{stage}"
+
+
+class WsgiAdapter:
+    """A WSGI callable that answers each request by running the ASGI app to completion on its own loop."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+
+    def __call__(self, environ, start_response):
+        mend_environ(environ)
+        status, headers, body = self.loop.run_until_complete(self._call(environ))
+        start_response(status, headers)
+        # A materialised body: aws-wsgi reads the status before it iterates the body.
+        return [body]
+
+    async def _call(self, environ):
+        request_body = environ["wsgi.input"].read()
+        root_path = environ.get("SCRIPT_NAME", "")
+        path = root_path + environ["PATH_INFO"]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "method": environ["REQUEST_METHOD"],
+            "scheme": environ["wsgi.url_scheme"],
+            # ASGI's path includes root_path (Starlette routes on what follows it); WSGI's PATH_INFO does not.
+            "root_path": root_path,
+            "path": path,
+            "raw_path": path.encode("latin-1", "replace"),
+            "query_string": environ.get("QUERY_STRING", "").encode("latin-1", "replace"),
+            "headers": _asgi_headers(environ),
+            "server": (environ.get("SERVER_NAME") or "localhost", int(environ["SERVER_PORT"])),
+            "client": (environ.get("REMOTE_ADDR", "127.0.0.1"), 0),
+            "extensions": {},
+            "aws.event": environ.get("awsgi.event"),
+            "aws.context": environ.get("awsgi.context"),
+        }
+        response = {"status": 500, "headers": [], "body": []}
+        sent = False
+
+        async def receive():
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": request_body, "more_body": False}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                response["headers"] = message.get("headers", [])
+            elif message["type"] == "http.response.body":
+                response["body"].append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in response["headers"]]
+        return f"{response['status']} {_reason(response['status'])}", headers, b"".join(response["body"])
+
+
+def _asgi_headers(environ: dict) -> list[tuple[bytes, bytes]]:
+    headers = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-").lower()
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            name = key.replace("_", "-").lower()
+        else:
+            continue
+        if name in ("content-type", "content-length") and key.startswith("HTTP_"):
+            continue  # aws-wsgi puts these in both places; keep the CGI ones
+        headers.append((name.encode("latin-1"), str(value).encode("latin-1", "replace")))
+    return headers
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""

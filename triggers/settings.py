@@ -1,0 +1,76 @@
+"""All configuration, read once from environment variables.
+
+Local and deployed stages differ only in these values (for example DYNAMODB_ENDPOINT_URL), never in code paths.
+AWS_REGION and credentials are deliberately absent: boto3 resolves them (on Lambda, from the function's role).
+"""
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+SERVICE = "triggers-api"
+MAX_BODY_BYTES = 256 * 1024
+
+
+def table_name(kind: str, stage: str) -> str:
+    """The naming rule serverless.yml uses: `${self:service}-<kind>-${sls:stage}`."""
+    return f"{SERVICE}-{kind}-{stage}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    events_table: str
+    keys_table: str
+    dynamodb_endpoint_url: str | None
+    auth_mode: str
+    dev_api_key: str
+    cors_origins: tuple[str, ...]
+    log_level: str
+    retention_days: int
+    key_cache_seconds: float
+    cursor_secret: bytes
+    validate_responses: bool
+    dynamodb_timeout_seconds: float
+    dynamodb_max_attempts: int
+
+    @property
+    def is_production(self) -> bool:
+        return self.stage in ("prod", "production")
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def from_environment(env=os.environ) -> Settings:
+    stage = env.get("STAGE", "dev")
+    auth_mode = env.get("AUTH_MODE", "aws")
+    if auth_mode not in ("aws", "local"):
+        raise ValueError(f"AUTH_MODE must be 'aws' or 'local', not {auth_mode!r}")
+    cursor_secret = env.get("CURSOR_SECRET", "")
+    if not cursor_secret:
+        raise ValueError("CURSOR_SECRET must be set: it signs inbox cursors (generate one: openssl rand -hex 32)")
+    return Settings(
+        stage=stage,
+        events_table=env.get("DYNAMODB_TABLE_EVENTS") or table_name("events", stage),
+        keys_table=env.get("DYNAMODB_TABLE_KEYS") or table_name("keys", stage),
+        # An empty value must mean "not set": boto3 would otherwise try to reach "".
+        dynamodb_endpoint_url=env.get("DYNAMODB_ENDPOINT_URL") or None,
+        auth_mode=auth_mode,
+        dev_api_key=env.get("DEV_API_KEY", "test-api-key-12345"),
+        cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "*").split(",") if o.strip()),
+        log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        retention_days=int(env.get("EVENT_RETENTION_DAYS", "30")),
+        key_cache_seconds=float(env.get("API_KEY_CACHE_SECONDS", "60")),
+        cursor_secret=cursor_secret.encode(),
+        validate_responses=_flag(env.get("VALIDATE_RESPONSES", "false")),
+        dynamodb_timeout_seconds=float(env.get("DYNAMODB_TIMEOUT_SECONDS", "3")),
+        dynamodb_max_attempts=int(env.get("DYNAMODB_MAX_ATTEMPTS", "3")),
+    )
+
+
+@cache
+def current() -> Settings:
+    """The settings of this process (a Lambda container reads its environment once)."""
+    return from_environment()
