@@ -1,4 +1,10 @@
-"""Start moto in server mode on 127.0.0.1: the embedded DynamoDB of tests and of the local stage."""
+"""Start moto in server mode on 127.0.0.1: the embedded DynamoDB of tests and of the local stage.
+
+The server handles one request at a time. DynamoDB applies each write to an item atomically, so of two concurrent
+conditional writes exactly one succeeds; moto's default threaded server does not serialise them (two concurrent
+acks both answered 200 in our race test). Serving requests one by one gives moto DynamoDB's atomicity; clients
+still race exactly as they would against AWS.
+"""
 
 import argparse
 import os
@@ -8,6 +14,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -26,11 +35,11 @@ def start(port: int, timeout: float = 30.0) -> subprocess.Popen:
     if port_in_use(port):
         raise RuntimeError(f"port {port} on 127.0.0.1 is in use: choose another one")
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "scripts.moto_dynamodb", "--serve", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
+        env={**os.environ, "MOTO_PORT": str(port), "PYTHONPATH": str(_ROOT)},
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -45,10 +54,28 @@ def start(port: int, timeout: float = 30.0) -> subprocess.Popen:
     raise RuntimeError(f"moto server did not answer on port {port} within {timeout:.0f}s")
 
 
+def serve(port: int) -> None:
+    """moto.server's main, but one request at a time (see the module's docstring)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import run_simple
+
+    run_simple(
+        "127.0.0.1",
+        port,
+        DomainDispatcherApplication(create_backend_app),
+        threaded=False,
+        request_handler=MotoRequestHandler,
+    )
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--serve", action="store_true", help="serve in this process (what start() runs)")
     args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.port)
+        return 0
     process = start(args.port)
     print(f"moto DynamoDB on http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
     try:

@@ -44,7 +44,14 @@ def test_get_returns_the_event_without_internal_fields(call, make_api_key):
     assert event["acknowledged_at"] is None
     assert event["created_at"] == created["created_at"]
     assert set(event) == {
-        "event_id", "source", "event_type", "payload", "status", "created_at", "acknowledged_at", "expires_at",
+        "event_id",
+        "source",
+        "event_type",
+        "payload",
+        "status",
+        "created_at",
+        "acknowledged_at",
+        "expires_at",
         "request_id",
     }
 

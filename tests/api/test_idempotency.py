@@ -28,8 +28,12 @@ def test_retry_with_same_key_and_body_replays_the_original(call, make_api_key):
 def test_key_order_in_the_body_does_not_matter(call, make_api_key):
     key, _ = make_api_key()
     headers = {"Idempotency-Key": "order-insensitive"}
-    first = call("POST", "/v1/events", key=key, body='{"source":"a","event_type":"b","payload":{"x":1,"y":2}}', headers=headers)
-    second = call("POST", "/v1/events", key=key, body='{"payload":{"y":2,"x":1},"event_type":"b","source":"a"}', headers=headers)
+    first = call(
+        "POST", "/v1/events", key=key, body='{"source":"a","event_type":"b","payload":{"x":1,"y":2}}', headers=headers
+    )
+    second = call(
+        "POST", "/v1/events", key=key, body='{"payload":{"y":2,"x":1},"event_type":"b","source":"a"}', headers=headers
+    )
     assert second.status == 201
     assert second.json["event_id"] == first.json["event_id"]
 

@@ -14,7 +14,7 @@ def run_concurrently(events):
     """Each request on its own app instance and thread, as concurrent Lambda containers would run them."""
     apps = [WsgiAdapter(create_app()) for _ in events]
     with ThreadPoolExecutor(max_workers=len(events)) as pool:
-        return list(pool.map(lambda pair: awsgi.response(pair[0], pair[1], None), zip(apps, events)))
+        return list(pool.map(lambda pair: awsgi.response(pair[0], pair[1], None), zip(apps, events, strict=True)))
 
 
 def test_two_concurrent_acks_give_one_200_and_one_409(call, make_api_key):

@@ -49,7 +49,9 @@ def create_key(args, api_key: str | None = None) -> None:
     if api_key is not None and not _KEY_FORMAT.fullmatch(api_key):
         raise CommandError("an API key must be 16-256 characters of letters, digits, '_' or '-'")
     if not _TENANT_FORMAT.fullmatch(args.tenant):
-        raise CommandError("a tenant must be 1-64 characters of letters, digits, '.', '_' or '-', starting alphanumeric")
+        raise CommandError(
+            "a tenant must be 1-64 characters of letters, digits, '.', '_' or '-', starting alphanumeric"
+        )
     table = _connect(args)
     _confirm(args.stage, f"create a key for tenant '{args.tenant}'", args.yes)
     key = api_key or generate_key()

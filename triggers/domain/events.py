@@ -77,6 +77,4 @@ def delete_event(tenant_id: str, event_id: str) -> None:
 def list_inbox(
     tenant_id: str, limit: int, cursor: str | None, source: str | None, event_type: str | None
 ) -> tuple[list[Event], str | None]:
-    return store.inbox_page(
-        tenant_id, limit, cursor, now=int(_now().timestamp()), source=source, event_type=event_type
-    )
+    return store.inbox_page(tenant_id, limit, cursor, now=int(_now().timestamp()), source=source, event_type=event_type)

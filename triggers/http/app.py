@@ -2,13 +2,16 @@
 
 from pathlib import Path
 
+import yaml
 from connexion import AsyncApp
+from connexion.datastructures import MediaTypeDict
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.middleware.cors import CORSMiddleware
 
 from triggers import logs, settings
 from triggers.http import problems
+from triggers.http.json_body import StrictJsonBodyValidator
 from triggers.http.middleware import BodySizeLimit, RequestContext
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
@@ -22,9 +25,11 @@ def create_app(config: settings.Settings | None = None) -> AsyncApp:
         specification_dir=SPEC.parent,
         strict_validation=True,
         validate_responses=config.validate_responses,
+        validator_map={"body": MediaTypeDict({"*/*json": StrictJsonBodyValidator})},
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/v1/docs", spec_path="/v1/openapi.json"),
     )
-    app.add_api(SPEC.name)
+    spec = yaml.safe_load(SPEC.read_text())
+    app.add_api(spec)
     # Outermost first: CORS headers go on every answer, errors included; then the request id and log line.
     app.add_middleware(
         CORSMiddleware,
@@ -37,5 +42,5 @@ def create_app(config: settings.Settings | None = None) -> AsyncApp:
     )
     app.add_middleware(RequestContext, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_ROUTING)
-    problems.register(app)
+    problems.register(app, spec["paths"])
     return app

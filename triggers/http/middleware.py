@@ -80,5 +80,7 @@ class BodySizeLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         length = _header(scope, b"content-length") if scope["type"] == "http" else None
         if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            raise ProblemException(status=413, title="Payload Too Large", detail=f"The request body is over {MAX_BODY_BYTES} bytes.")
+            raise ProblemException(
+                status=413, title="Payload Too Large", detail=f"The request body is over {MAX_BODY_BYTES} bytes."
+            )
         await self.app(scope, receive, send)

@@ -3,6 +3,7 @@ the request id. This is the one place that maps exceptions (Connexion's, Starlet
 """
 
 import logging
+import re
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
@@ -85,11 +86,48 @@ def on_problem(_request: ConnexionRequest, exc: ProblemException) -> ConnexionRe
     return problem(exc.status, str(exc.detail), headers=exc.headers)
 
 
-def on_http_exception(_request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
-    """Starlette's: no such route (404), method not allowed (405)."""
-    _log(exc.status_code, exc)
-    detail = exc.detail if exc.status_code < 500 else INTERNAL_DETAIL
-    return problem(exc.status_code, str(detail), headers=exc.headers)
+class AllowedMethods:
+    """The methods the spec documents for a path, for the Allow header of a 405.
+
+    Connexion registers one Starlette route per path and method, and Starlette's 405 names only the methods of the
+    first route whose path matched: without this, `Allow` for /v1/events/{event_id} would omit DELETE.
+    """
+
+    def __init__(self, spec_paths: dict):
+        self._paths = [(_path_pattern(path), methods) for path, methods in spec_paths.items()]
+
+    def __call__(self, path: str) -> str | None:
+        for pattern, operations in self._paths:
+            if pattern.match(path):
+                methods = {method.upper() for method in operations if method in _HTTP_METHODS}
+                if "GET" in methods:
+                    methods.add("HEAD")
+                return ", ".join(sorted(methods))
+        return None
+
+
+def _path_pattern(template: str) -> re.Pattern:
+    """/v1/events/{event_id} → a pattern matching /v1/events/<anything but a slash>."""
+    literal_parts = re.split(r"\{[^/}]+\}", template)
+    return re.compile("[^/]+".join(map(re.escape, literal_parts)) + "$")
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def on_http_exception_for(allowed_methods: AllowedMethods):
+    def on_http_exception(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+        """Starlette's: no such route (404), method not allowed (405)."""
+        _log(exc.status_code, exc)
+        detail = exc.detail if exc.status_code < 500 else INTERNAL_DETAIL
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allow = allowed_methods(request.scope.get("path", "")[len(request.scope.get("root_path", "")) :])
+            if allow:
+                headers["Allow"] = allow
+        return problem(exc.status_code, str(detail), headers=headers)
+
+    return on_http_exception
 
 
 def on_domain_error(_request: ConnexionRequest, exc: DomainError) -> ConnexionResponse:
@@ -105,8 +143,8 @@ def on_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionRespon
     return problem(500, INTERNAL_DETAIL)
 
 
-def register(app) -> None:
+def register(app, spec_paths: dict) -> None:
     app.add_error_handler(ProblemException, on_problem)
-    app.add_error_handler(HTTPException, on_http_exception)
+    app.add_error_handler(HTTPException, on_http_exception_for(AllowedMethods(spec_paths)))
     app.add_error_handler(DomainError, on_domain_error)
     app.add_error_handler(Exception, on_unexpected)

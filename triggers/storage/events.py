@@ -86,7 +86,9 @@ def _from_item(item: dict | None) -> Event | None:
             request_hash=item.get("request_hash", {}).get("S"),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        logger.warning("skipped a malformed event item", extra={"fields": {"pk": str(item.get("pk")), "error": repr(exc)}})
+        logger.warning(
+            "skipped a malformed event item", extra={"fields": {"pk": str(item.get("pk")), "error": repr(exc)}}
+        )
         return None
 
 

@@ -1,0 +1,117 @@
+"""Faults in DynamoDB, injected below botocore's retry logic so the real retry path runs."""
+
+import json
+
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from tests.api.test_events import assert_problem
+from tests.conftest import new_event
+from triggers.storage import dynamodb
+
+
+class FakeRawResponse:
+    def __init__(self, body: bytes):
+        self._body = body
+
+    def stream(self, **_):
+        yield self._body
+
+
+@pytest.fixture
+def throttle(lambda_handler):
+    """throttle("PutItem", n): the next n attempts of that call answer ThrottlingException; returns a counter."""
+    client = dynamodb.client()
+    registered = []
+
+    def install(operation: str, times: int):
+        attempts = {"sent": 0, "throttled": 0}
+
+        def before_send(request, **_):
+            attempts["sent"] += 1
+            if attempts["throttled"] < times:
+                attempts["throttled"] += 1
+                body = json.dumps(
+                    {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "Rate exceeded"}
+                ).encode()
+                return AWSResponse(
+                    request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, FakeRawResponse(body)
+                )
+            return None
+
+        event_name = f"before-send.dynamodb.{operation}"
+        client.meta.events.register(event_name, before_send)
+        registered.append((event_name, before_send))
+        return attempts
+
+    yield install
+    for event_name, handler in registered:
+        client.meta.events.unregister(event_name, handler)
+
+
+def test_throttling_within_the_retry_budget_succeeds_once(call, make_api_key, throttle):
+    key, _ = make_api_key()
+    attempts = throttle("PutItem", 2)
+    response = call("POST", "/v1/events", key=key, body=new_event())
+    assert response.status == 201
+    assert attempts == {"sent": 3, "throttled": 2}
+    assert len(call("GET", "/v1/inbox", key=key).json["events"]) == 1
+
+
+def test_throttling_beyond_the_budget_is_503_and_stores_nothing(call, make_api_key, throttle):
+    key, _ = make_api_key()
+    throttle("PutItem", 10)
+    response = call("POST", "/v1/events", key=key, body=new_event())
+    problem = assert_problem(response, 503, "/problems/service-unavailable")
+    assert response.headers["retry-after"] == "1"
+    assert "Throttling" not in problem["detail"]
+    assert call("GET", "/v1/inbox", key=key).json["events"] == []
+
+
+@pytest.mark.parametrize("operation", ["Query", "GetItem", "UpdateItem", "DeleteItem"])
+def test_every_operation_answers_503_when_throttled(call, make_api_key, throttle, operation):
+    key, _ = make_api_key()
+    event_id = call("POST", "/v1/events", key=key, body=new_event()).json["event_id"]
+    request = {
+        "Query": ("GET", "/v1/inbox"),
+        "GetItem": ("GET", f"/v1/events/{event_id}"),
+        "UpdateItem": ("POST", f"/v1/events/{event_id}/ack"),
+        "DeleteItem": ("DELETE", f"/v1/events/{event_id}"),
+    }[operation]
+    throttle(operation, 10)
+    assert_problem(call(*request, key=key), 503)
+
+
+def test_an_unexpected_error_is_500_without_internals(call, make_api_key, monkeypatch):
+    from triggers.domain import events
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(events.store, "get", broken)
+    key, _ = make_api_key()
+    response = call("GET", "/v1/events/0f8fad5b-d9cb-469f-a165-70867728950e", key=key)
+    problem = assert_problem(response, 500, "/problems/internal-error")
+    assert "secret" not in response.body and "Traceback" not in response.body
+    assert problem["detail"].startswith("An unexpected error occurred")
+
+
+def test_crash_after_the_write_is_healed_by_the_idempotent_retry(call, make_api_key, monkeypatch):
+    """The put succeeds, then the function dies before answering; the client's retry gets the same event."""
+    from triggers.domain import events
+
+    key, _ = make_api_key()
+    real_insert = events.store.insert
+
+    def insert_then_crash(*args, **kwargs):
+        real_insert(*args, **kwargs)
+        raise RuntimeError("crashed after the write")
+
+    body, headers = new_event(), {"Idempotency-Key": "crash-retry"}
+    monkeypatch.setattr(events.store, "insert", insert_then_crash)
+    assert call("POST", "/v1/events", key=key, body=body, headers=headers).status == 500
+    monkeypatch.setattr(events.store, "insert", real_insert)
+    retry = call("POST", "/v1/events", key=key, body=body, headers=headers)
+    assert retry.status == 201
+    inbox = call("GET", "/v1/inbox", key=key).json["events"]
+    assert [event["event_id"] for event in inbox] == [retry.json["event_id"]]
