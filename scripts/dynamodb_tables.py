@@ -12,7 +12,7 @@ import yaml
 from triggers.settings import SERVICE
 
 SERVERLESS_YML = Path(__file__).resolve().parents[1] / "serverless.yml"
-TABLE_RESOURCES = {"events": "EventsTable", "keys": "ApiKeysTable"}
+TABLE_RESOURCES = {"events": "EventsTable", "keys": "ApiKeysTable", "ratelimits": "RateLimitsTable"}
 _CREATE_FIELDS = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "BillingMode")
 
 

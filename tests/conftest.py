@@ -36,6 +36,9 @@ def moto_endpoint():
             "STAGE": STAGE,
             "DYNAMODB_TABLE_EVENTS": dynamodb_tables.table_name("events", STAGE),
             "DYNAMODB_TABLE_KEYS": dynamodb_tables.table_name("keys", STAGE),
+            "DYNAMODB_TABLE_RATE_LIMITS": dynamodb_tables.table_name("ratelimits", STAGE),
+            # Counted, but high enough that fuzzing never meets it; test_rate_limits sets low limits.
+            "RATE_LIMIT_PER_MINUTE": "100000",
             "AUTH_MODE": "aws",
             "CURSOR_SECRET": "test-cursor-secret-0123456789abcdef",
             "VALIDATE_RESPONSES": "true",

@@ -22,6 +22,7 @@ class Settings:
     stage: str
     events_table: str
     keys_table: str
+    rate_limits_table: str
     dynamodb_endpoint_url: str | None
     auth_mode: str
     dev_api_key: str
@@ -33,6 +34,7 @@ class Settings:
     validate_responses: bool
     dynamodb_timeout_seconds: float
     dynamodb_max_attempts: int
+    rate_limit_per_minute: int  # per API key; 0 turns limits off
 
     @property
     def is_production(self) -> bool:
@@ -55,6 +57,7 @@ def from_environment(env=os.environ) -> Settings:
         stage=stage,
         events_table=env.get("DYNAMODB_TABLE_EVENTS") or table_name("events", stage),
         keys_table=env.get("DYNAMODB_TABLE_KEYS") or table_name("keys", stage),
+        rate_limits_table=env.get("DYNAMODB_TABLE_RATE_LIMITS") or table_name("ratelimits", stage),
         # An empty value must mean "not set": boto3 would otherwise try to reach "".
         dynamodb_endpoint_url=env.get("DYNAMODB_ENDPOINT_URL") or None,
         auth_mode=auth_mode,
@@ -67,6 +70,7 @@ def from_environment(env=os.environ) -> Settings:
         validate_responses=_flag(env.get("VALIDATE_RESPONSES", "false")),
         dynamodb_timeout_seconds=float(env.get("DYNAMODB_TIMEOUT_SECONDS", "3")),
         dynamodb_max_attempts=int(env.get("DYNAMODB_MAX_ATTEMPTS", "3")),
+        rate_limit_per_minute=int(env.get("RATE_LIMIT_PER_MINUTE", "1000")),
     )
 
 

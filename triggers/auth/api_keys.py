@@ -11,6 +11,7 @@ import secrets
 import time
 
 from triggers import settings
+from triggers.auth import rate_limits
 from triggers.http import context
 from triggers.storage import api_keys as store
 
@@ -30,12 +31,11 @@ def hash_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _tenant_for(api_key: str) -> str | None:
+def _tenant_for(api_key: str, key_hash: str) -> str | None:
     config = settings.current()
     if config.auth_mode == "local":
         matches = hmac.compare_digest(api_key.encode("utf-8", "surrogatepass"), config.dev_api_key.encode())
         return LOCAL_TENANT if matches else None
-    key_hash = hash_key(api_key)
     now = time.monotonic()
     cached = _cache.get(key_hash)
     if cached is not None and cached[0] > now:
@@ -53,11 +53,16 @@ def forget_cached_keys() -> None:
 
 
 def authenticate(api_key: str, required_scopes=None) -> dict | None:
-    """Connexion's apikey check: the token info of a valid key, or None (which Connexion answers with 401)."""
-    tenant = _tenant_for(api_key)
+    """Connexion's apikey check: the token info of a valid key, or None (which Connexion answers with 401).
+    A valid key's request is then counted against its rate limit (RateLimited → 429)."""
+    key_hash = hash_key(api_key)
+    tenant = _tenant_for(api_key, key_hash)
     if tenant is None:
         return None
     state = context.current()
     if state is not None:
         state.tenant = tenant
+    quota = rate_limits.admit(key_hash)
+    if state is not None:
+        state.quota = quota
     return {"sub": tenant}

@@ -23,3 +23,12 @@ class InvalidCursor(DomainError):
 
 class StorageUnavailable(DomainError):
     """DynamoDB is throttling past the retry budget, unreachable or timing out."""
+
+
+class RateLimited(DomainError):
+    """The API key has spent its requests for the current window."""
+
+    def __init__(self, limit: int, reset_seconds: int):
+        super().__init__(f"limit {limit} per minute")
+        self.limit = limit
+        self.reset_seconds = reset_seconds

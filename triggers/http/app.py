@@ -37,7 +37,14 @@ def create_app(config: settings.Settings | None = None) -> AsyncApp:
         allow_origins=list(config.cors_origins),
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Content-Type", "X-API-Key", "X-Request-ID", "Idempotency-Key"],
-        expose_headers=["X-Request-ID", "Location", "Retry-After"],
+        expose_headers=[
+            "X-Request-ID",
+            "Location",
+            "Retry-After",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+        ],
         max_age=3600,
     )
     app.add_middleware(RequestContext, position=MiddlewarePosition.BEFORE_EXCEPTION)

@@ -13,6 +13,7 @@ class RequestState:
     request_id: str
     lambda_request_id: str | None = None
     tenant: str | None = None
+    quota: object | None = None  # triggers.auth.rate_limits.Quota, once the key is known
 
 
 _state: ContextVar[RequestState | None] = ContextVar("request_state", default=None)

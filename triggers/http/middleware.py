@@ -40,6 +40,12 @@ class RequestContext:
                 status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", state.request_id.encode()))
+                if state.quota is not None:
+                    headers += [
+                        (b"ratelimit-limit", str(state.quota.limit).encode()),
+                        (b"ratelimit-remaining", str(state.quota.remaining).encode()),
+                        (b"ratelimit-reset", str(state.quota.reset_seconds).encode()),
+                    ]
                 message = {**message, "headers": headers}
             await send(message)
 

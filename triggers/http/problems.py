@@ -16,6 +16,7 @@ from triggers.domain.errors import (
     EventNotFound,
     IdempotencyKeyReused,
     InvalidCursor,
+    RateLimited,
     StorageUnavailable,
 )
 from triggers.http import context
@@ -35,6 +36,7 @@ _KINDS = {
     413: ("/problems/payload-too-large", "Payload Too Large"),
     415: ("/problems/unsupported-media-type", "Unsupported Media Type"),
     422: ("/problems/unprocessable", "Unprocessable Entity"),
+    429: ("/problems/rate-limited", "Too Many Requests"),
     500: ("/problems/internal-error", "Internal Server Error"),
     503: ("/problems/service-unavailable", "Service Unavailable"),
 }
@@ -50,6 +52,7 @@ _DOMAIN = {
     ),
     InvalidCursor: (400, "/problems/invalid-cursor", None),  # the exception's own message says which
     StorageUnavailable: (503, "/problems/service-unavailable", "Storage is unavailable; retry later."),
+    RateLimited: (429, "/problems/rate-limited", "This API key has made too many requests; retry after Retry-After."),
 }
 
 # The same answer whatever was wrong with the key, so probing learns nothing.
@@ -133,7 +136,16 @@ def on_http_exception_for(allowed_methods: AllowedMethods):
 def on_domain_error(_request: ConnexionRequest, exc: DomainError) -> ConnexionResponse:
     status, type_, detail = next(mapping for cls, mapping in _DOMAIN.items() if isinstance(exc, cls))
     _log(status, exc)
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    headers = None
+    if isinstance(exc, StorageUnavailable):
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    elif isinstance(exc, RateLimited):
+        headers = {
+            "Retry-After": str(exc.reset_seconds),
+            "RateLimit-Limit": str(exc.limit),
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": str(exc.reset_seconds),
+        }
     return problem(status, detail or str(exc), type_=type_, headers=headers)
 
 

@@ -1,0 +1,52 @@
+# The two commands a newcomer needs: `make run` (the local stage) and `make test` (every check).
+# Both install what they need first, from this repository's own files.
+
+PYTHON ?= python3.13
+VENV := .venv
+BIN := $(VENV)/bin
+# checkov pins an old boto3 of its own: it lives in a venv apart so the app's pins stay as they are.
+CHECKOV_VENV := .venv-checkov
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test lint run fuzz bench package clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt .python-version
+	@echo "== Python virtual environment ($(PYTHON))"
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 13), f"need Python 3.13 (the Lambda runtime), got {sys.version.split()[0]}: install it (pyenv install 3.13) or set PYTHON="' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@echo "== checkov (its own virtual environment)"
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@echo "== npm packages (Serverless Framework via osls, plugins, spec and client tools)"
+	npm ci --no-audit --no-fund
+	touch $@
+
+setup: $(BIN)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed ## install everything (idempotent)
+
+test: setup ## run every check: lint, unit, API, contract, deploy, local stage
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(CHECKOV_VENV)/bin:$$PATH" $(BIN)/python -m pytest
+
+lint: setup ## lint the code
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: setup ## run the performance benchmark (docs/performance.md)
+	$(BIN)/python -m bench
+
+package: setup ## build the deployment zip for STAGE (default dev) into .serverless/
+	npx serverless package --stage $${STAGE:-dev}
+
+clean: ## remove installed environments and build output
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .serverless build
