@@ -1,9 +1,14 @@
 """Faults in DynamoDB, injected below botocore's retry logic so the real retry path runs."""
 
 import json
+import socket
+import threading
+import time
 
+import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.config import Config
 
 from tests.api.test_events import assert_problem
 from tests.conftest import new_event
@@ -115,3 +120,43 @@ def test_crash_after_the_write_is_healed_by_the_idempotent_retry(call, make_api_
     assert retry.status == 201
     inbox = call("GET", "/v1/inbox", key=key).json["events"]
     assert [event["event_id"] for event in inbox] == [retry.json["event_id"]]
+
+
+@pytest.fixture
+def silent_dynamodb(monkeypatch, lambda_handler):
+    """A DynamoDB endpoint that accepts connections and never answers, with the app's timeout settings."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    silent = boto3.client(
+        "dynamodb",
+        endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}",
+        config=Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=0.5, read_timeout=0.5),
+    )
+    monkeypatch.setattr(dynamodb, "_client", silent)
+    yield
+    stop.set()
+    for connection in held:
+        connection.close()
+    listener.close()
+
+
+def test_a_silent_dynamodb_is_503_not_a_hang(call, make_api_key, silent_dynamodb):
+    started = time.monotonic()
+    assert_problem(call("GET", "/v1/health/ready"), 503)
+    response = call("GET", "/v1/events/0f8fad5b-d9cb-469f-a165-70867728950e", key="trg_any")
+    assert_problem(response, 503)
+    # Bounded by the timeouts (2 attempts x 0.5 s each, plus backoff), far below a Lambda timeout.
+    assert time.monotonic() - started < 20

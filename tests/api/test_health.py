@@ -106,3 +106,30 @@ def test_static_docs_assets_are_served(call):
     css = call("GET", "/v1/docs/swagger-ui.css")
     assert css.status == 200
     assert re.search(r"swagger-ui", css.body)
+
+
+def test_restricted_origins_allow_only_those(lambda_handler):
+    import dataclasses
+
+    import awsgi
+
+    from tests.conftest import rest_event
+    from triggers import settings
+    from triggers.http.app import create_app
+    from triggers.http.wsgi import WsgiAdapter
+
+    restricted = dataclasses.replace(settings.current(), cors_origins=("https://app.example.com",))
+    app = WsgiAdapter(create_app(restricted))
+
+    def preflight(origin):
+        headers = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+        return awsgi.response(app, rest_event("OPTIONS", "/v1/events", headers=headers), None)
+
+    def simple(origin):
+        return awsgi.response(app, rest_event("GET", "/v1/health", headers={"Origin": origin}), None)
+
+    allowed = preflight("https://app.example.com")
+    assert allowed["headers"]["access-control-allow-origin"] == "https://app.example.com"
+    for response in (preflight("https://evil.example.net"), simple("https://evil.example.net")):
+        assert "access-control-allow-origin" not in {name.lower() for name in response["headers"]}
+    assert simple("https://app.example.com")["headers"]["access-control-allow-origin"] == "https://app.example.com"

@@ -73,12 +73,12 @@ def test_concurrent_creates_with_one_key_store_exactly_one_event(lambda_handler,
     body = new_event()
     event = rest_event("POST", "/v1/events", body=body, headers={"X-API-Key": key, "Idempotency-Key": "race"})
     # Concurrent requests reach separate Lambda containers: each thread drives its own app, as they would.
-    apps = [WsgiAdapter(create_app()) for _ in range(8)]
+    apps = [WsgiAdapter(create_app()) for _ in range(16)]
 
     def post(app):
         return awsgi.response(app, json.loads(json.dumps(event)), None)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(post, apps))
     ids = {json.loads(result["body"])["event_id"] for result in results}
     assert {result["statusCode"] for result in results} == {"201"}

@@ -1,0 +1,189 @@
+"""A stateful property test of the whole lifecycle, two tenants, some steps racing on threads.
+
+The model holds what every accepted event must be: pending, acknowledged, deleted or expired. After every step
+each tenant's inbox, read to the end with cursors, must be exactly its pending events, oldest first.
+"""
+
+import json
+import threading
+import time
+
+import awsgi
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule, run_state_machine_as_test
+
+from tests.conftest import new_event, rest_event
+from triggers.http.app import create_app
+from triggers.http.wsgi import WsgiAdapter
+from triggers.settings import current
+
+PENDING, ACKNOWLEDGED, DELETED, EXPIRED = "pending", "acknowledged", "deleted", "expired"
+
+
+class Client:
+    """One Lambda container: its own app instance, used by one thread at a time."""
+
+    def __init__(self):
+        self.app = WsgiAdapter(create_app())
+
+    def send(self, method, path, key, body=None, query=None):
+        event = rest_event(method, path, body=body, headers={"X-API-Key": key}, query=query)
+        result = awsgi.response(self.app, event, None)
+        return int(result["statusCode"]), json.loads(result["body"]) if result["body"] else None
+
+
+def in_parallel(*calls):
+    """Run (client, args) pairs on threads at once; returns their results in order."""
+    results = [None] * len(calls)
+    barrier = threading.Barrier(len(calls))
+
+    def run(index, client, args):
+        barrier.wait()
+        results[index] = client.send(*args)
+
+    threads = [threading.Thread(target=run, args=(i, client, args)) for i, (client, args) in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_lifecycle_state_machine(make_api_key, dynamodb_client):
+    clients = [Client(), Client()]
+
+    class Lifecycle(RuleBasedStateMachine):
+        events = Bundle("events")
+
+        def __init__(self):
+            super().__init__()
+            # Fresh tenants for every run, so runs cannot see each other's events.
+            accounts = [make_api_key(), make_api_key()]
+            self.keys = [key for key, _ in accounts]
+            self.tenant_ids = [tenant for _, tenant in accounts]
+            self.state = {}  # event_id -> (owner index, state)
+            self.order = []  # event ids in creation order
+
+        def read_inbox(self, owner, limit=3, client=None):
+            ids, cursor = [], None
+            while True:
+                query = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {})
+                status, page = (client or clients[0]).send("GET", "/v1/inbox", self.keys[owner], query=query)
+                assert status == 200
+                ids += [event["event_id"] for event in page["events"]]
+                cursor = page["next_cursor"]
+                if cursor is None:
+                    return ids
+
+        def pending(self, owner):
+            return [e for e in self.order if self.state[e] == (owner, PENDING)]
+
+        @rule(target=events, owner=st.integers(0, 1))
+        def create(self, owner):
+            status, body = clients[0].send("POST", "/v1/events", self.keys[owner], body=new_event())
+            assert status == 201
+            self.state[body["event_id"]] = (owner, PENDING)
+            self.order.append(body["event_id"])
+            return body["event_id"]
+
+        @rule(event_id=events, caller=st.integers(0, 1))
+        def acknowledge(self, event_id, caller):
+            owner, state = self.state[event_id]
+            status, _ = clients[1].send("POST", f"/v1/events/{event_id}/ack", self.keys[caller])
+            if caller != owner or state in (DELETED, EXPIRED):
+                assert status == 404
+            elif state == ACKNOWLEDGED:
+                assert status == 409
+            else:
+                assert status == 200
+                self.state[event_id] = (owner, ACKNOWLEDGED)
+
+        @rule(event_id=events)
+        def racing_acks(self, event_id):
+            owner, state = self.state[event_id]
+            args = ("POST", f"/v1/events/{event_id}/ack", self.keys[owner])
+            statuses = sorted(status for status, _ in in_parallel((clients[0], args), (clients[1], args)))
+            if state == PENDING:
+                assert statuses == [200, 409]
+                self.state[event_id] = (owner, ACKNOWLEDGED)
+            else:
+                assert statuses == ([409, 409] if state == ACKNOWLEDGED else [404, 404])
+
+        @rule(event_id=events)
+        def ack_racing_delete(self, event_id):
+            owner, state = self.state[event_id]
+            (ack, _), (delete, _) = in_parallel(
+                (clients[0], ("POST", f"/v1/events/{event_id}/ack", self.keys[owner])),
+                (clients[1], ("DELETE", f"/v1/events/{event_id}", self.keys[owner])),
+            )
+            assert delete == 200
+            if state == PENDING:
+                assert ack in (200, 404)  # before or after the delete
+            else:
+                assert ack == (409 if state == ACKNOWLEDGED else 404)
+            self.state[event_id] = (owner, DELETED)
+
+        @rule(event_id=consumes(events), caller=st.integers(0, 1))
+        def delete(self, event_id, caller):
+            owner, state = self.state[event_id]
+            status, body = clients[0].send("DELETE", f"/v1/events/{event_id}", self.keys[caller])
+            assert status == 200 and body["deleted"] is True
+            if caller == owner:
+                self.state[event_id] = (owner, DELETED)
+
+        @rule(event_id=events)
+        def expire(self, event_id):
+            """Time passes for one event: its TTL is in the past (DynamoDB has not deleted it yet)."""
+            owner, state = self.state[event_id]
+            if state == DELETED:
+                return
+            dynamodb_client.update_item(
+                TableName=current().events_table,
+                Key={"pk": {"S": f"{self.tenant_ids[owner]}#{event_id}"}},
+                UpdateExpression="SET expires_at = :past",
+                ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+            )
+            self.state[event_id] = (owner, EXPIRED)
+
+        @rule(event_id=events, caller=st.integers(0, 1))
+        def get(self, event_id, caller):
+            owner, state = self.state[event_id]
+            status, body = clients[0].send("GET", f"/v1/events/{event_id}", self.keys[caller])
+            if caller != owner or state in (DELETED, EXPIRED):
+                assert status == 404
+            else:
+                assert status == 200 and body["status"] == state
+
+        @rule(owner=st.integers(0, 1))
+        def page_while_acking(self, owner):
+            """Paging with cursors while another container acks: no event pending throughout is skipped."""
+            pending = self.pending(owner)
+            to_ack = pending[::2]
+            acker = threading.Thread(
+                target=lambda: [clients[1].send("POST", f"/v1/events/{e}/ack", self.keys[owner]) for e in to_ack]
+            )
+            acker.start()
+            seen = self.read_inbox(owner, limit=1, client=clients[0])
+            acker.join()
+            for event_id in to_ack:
+                self.state[event_id] = (owner, ACKNOWLEDGED)
+            stayed_pending = [e for e in pending if e not in to_ack]
+            assert [e for e in seen if e in stayed_pending] == stayed_pending
+            assert set(seen) <= set(pending)
+
+        @invariant()
+        def inboxes_hold_exactly_the_pending_events(self):
+            for owner in (0, 1):
+                assert self.read_inbox(owner) == self.pending(owner)
+
+    run_state_machine_as_test(
+        Lifecycle,
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=12,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
