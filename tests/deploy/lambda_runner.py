@@ -1,0 +1,158 @@
+"""Invoke the unpacked Lambda package the way the Lambda runtime does, in a process of its own.
+
+Not a test module: tests/deploy starts it as `python3.13 -I -S lambda_runner.py REQUEST.json RESULT.json`, so the
+interpreter sees nothing but the standard library until this script puts on sys.path exactly the directories the
+request names (the unpacked zip, then a folder holding only boto3 and its dependencies, like the runtime's own
+copy). The application reads its configuration from the environment the test passes in.
+
+A request is JSON: {"sys_path": [...], "scenario": "import" | "health" | "lifecycle", "api_key": "..."}. The
+lifecycle creates, reads, lists, acknowledges and deletes one event, then reads it again and lists the inbox
+with an unknown key. The result is JSON: where the modules came from, one entry per request made (method, path,
+status, body), and every DynamoDB call the handler made (operation, table, index), so the test can check them
+against the function's IAM policy. The test asserts; this script only reports.
+"""
+
+import json
+import sys
+import uuid
+
+
+class LambdaContext:
+    """The attributes of the runtime's context object that handlers commonly read."""
+
+    function_name = "triggers-api-rehearsal-api"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:triggers-api-rehearsal-api"
+    memory_limit_in_mb = "512"
+    log_group_name = "/aws/lambda/triggers-api-rehearsal-api"
+    log_stream_name = "2026/11/22/[$LATEST]0123456789abcdef"
+
+    def __init__(self):
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self):
+        return 25_000
+
+
+def rest_api_event(method, path, *, headers=None, body=None, query=None):
+    """An API Gateway REST API (payload v1) proxy event for `/{proxy+}` on stage `dev`."""
+    headers = {"Accept": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com", **(headers or {})}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {name: [value] for name, value in query.items()} if query else None,
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "path": "/dev" + path,
+            "stage": "dev",
+            "requestId": str(uuid.uuid4()),
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "protocol": "HTTP/1.1",
+            "identity": {"sourceIp": "203.0.113.7", "userAgent": "rehearsal"},
+        },
+        "body": json.dumps(body) if body is not None else None,
+        "isBase64Encoded": False,
+    }
+
+
+def record_dynamodb_calls(calls):
+    """Note every DynamoDB operation botocore sends (the test compares them with the IAM policy)."""
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+
+    def recording(self, operation_name, api_params):
+        if self.meta.service_model.service_name == "dynamodb":
+            calls.append(
+                {
+                    "operation": operation_name,
+                    "table": api_params.get("TableName"),
+                    "index": api_params.get("IndexName"),
+                }
+            )
+        return original(self, operation_name, api_params)
+
+    BaseClient._make_api_call = recording
+
+
+def call(handler, requests, method, path, **kwargs):
+    response = handler(rest_api_event(method, path, **kwargs), LambdaContext())
+    body = response.get("body") or ""
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = body
+    requests.append(
+        {
+            "method": method,
+            "path": path,
+            "status": response["statusCode"],
+            "headers": response.get("headers") or {},
+            "body": parsed,
+        }
+    )
+    return requests[-1]
+
+
+def lifecycle(handler, requests, api_key):
+    auth = {"X-API-Key": api_key}
+    created = call(
+        handler,
+        requests,
+        "POST",
+        "/v1/events",
+        headers=auth,
+        body={"source": "billing", "event_type": "invoice.paid", "payload": {"invoice_id": "inv_rehearsal", "n": 1}},
+    )
+    event_id = (created["body"] or {}).get("event_id") if isinstance(created["body"], dict) else None
+    if not event_id:
+        return
+    call(handler, requests, "GET", f"/v1/events/{event_id}", headers=auth)
+    call(handler, requests, "GET", "/v1/inbox", headers=auth)
+    call(handler, requests, "POST", f"/v1/events/{event_id}/ack", headers=auth)
+    call(handler, requests, "DELETE", f"/v1/events/{event_id}", headers=auth)
+    call(handler, requests, "GET", f"/v1/events/{event_id}", headers=auth)
+    call(handler, requests, "GET", "/v1/inbox", headers={"X-API-Key": "trg_" + "x" * 43})
+
+
+def main(request_path, result_path):
+    with open(request_path, encoding="utf-8") as stream:
+        request = json.load(stream)
+    sys.path[:0] = request["sys_path"]
+    result = {"python": list(sys.version_info[:3]), "flags": {"isolated": sys.flags.isolated}}
+    calls = []
+    record_dynamodb_calls(calls)
+
+    import handlers.lambda_handler as entry  # the function's configured handler module
+
+    modules = {}
+    for name in ("handlers.lambda_handler", "triggers", "connexion", "awsgi", "yaml", "rpds", "boto3", "botocore"):
+        module = sys.modules.get(name)
+        modules[name] = getattr(module, "__file__", None) if module else None
+    result["modules"] = modules
+    result["sys_path"] = sys.path
+
+    requests = []
+    scenario = request["scenario"]
+    if scenario in ("health", "lifecycle"):
+        call(entry.handler, requests, "GET", "/v1/health")
+    if scenario == "lifecycle":
+        lifecycle(entry.handler, requests, request["api_key"])
+    result["requests"] = requests
+    result["dynamodb_calls"] = calls
+    with open(result_path, "w", encoding="utf-8") as stream:
+        json.dump(result, stream, indent=1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
