@@ -148,3 +148,31 @@ def strings_in(value):
     elif isinstance(value, list):
         for item in value:
             yield from strings_in(item)
+
+
+def assert_lifecycle(requests: list[dict]) -> None:
+    """The answers lambda_runner's lifecycle scenario must get, in order."""
+    steps = [(r["method"], r["path"].replace(requests[2]["body"]["event_id"], "{id}"), r["status"]) for r in requests]
+    assert steps == [
+        ("GET", "/v1/health", 200),
+        ("GET", "/v1/health/ready", 200),
+        ("POST", "/v1/events", 201),
+        ("GET", "/v1/events/{id}", 200),
+        ("GET", "/v1/inbox", 200),
+        ("POST", "/v1/events/{id}/ack", 200),
+        ("DELETE", "/v1/events/{id}", 200),
+        ("GET", "/v1/events/{id}", 404),
+        ("GET", "/v1/inbox", 401),
+    ], requests
+    health, ready, created, fetched, inbox, acked, deleted, gone, unknown_key = requests
+    event_id = created["body"]["event_id"]
+    assert created["body"]["status"] == "pending"
+    assert created["body"]["created_at"] and created["body"]["request_id"]
+    assert fetched["body"]["event_id"] == event_id
+    assert fetched["body"]["payload"] == {"invoice_id": "inv_rehearsal", "n": 1}
+    assert event_id in [event["event_id"] for event in inbox["body"]["events"]]
+    assert "next_cursor" in inbox["body"] and inbox["body"]["request_id"]
+    assert acked["body"]["status"] == "acknowledged"
+    assert deleted["body"]["deleted"] is True
+    for problem in (gone, unknown_key):
+        assert problem["headers"]["content-type"].startswith("application/problem+json")

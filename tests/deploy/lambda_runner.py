@@ -6,12 +6,13 @@ request names (the unpacked zip, then a folder holding only boto3 and its depend
 copy). The application reads its configuration from the environment the test passes in.
 
 A request is JSON: {"sys_path": [...], "scenario": "import" | "health" | "lifecycle", "api_key": "..."}. The
-lifecycle creates, reads, lists, acknowledges and deletes one event, then reads it again and lists the inbox
-with an unknown key. The result is JSON: where the modules came from, one entry per request made (method, path,
-status, body), and every DynamoDB call the handler made (operation, table, index), so the test can check them
-against the function's IAM policy. The test asserts; this script only reports.
+lifecycle checks readiness, creates, reads, lists, acknowledges and deletes one event, then reads it again and
+lists the inbox with an unknown key. The result is JSON: where the modules come from, one entry per request
+(method, path, status, headers, body), and every DynamoDB call the handler made (operation, table, index), so the
+test can check them against the function's IAM policy. The test asserts; this script only reports.
 """
 
+import importlib.util
 import json
 import sys
 import uuid
@@ -96,8 +97,8 @@ def call(handler, requests, method, path, **kwargs):
         {
             "method": method,
             "path": path,
-            "status": response["statusCode"],
-            "headers": response.get("headers") or {},
+            "status": int(response["statusCode"]),  # aws-wsgi answers "200"; API Gateway takes either
+            "headers": {name.lower(): value for name, value in (response.get("headers") or {}).items()},
             "body": parsed,
         }
     )
@@ -106,6 +107,7 @@ def call(handler, requests, method, path, **kwargs):
 
 def lifecycle(handler, requests, api_key):
     auth = {"X-API-Key": api_key}
+    call(handler, requests, "GET", "/v1/health/ready")  # reads the keys table
     created = call(
         handler,
         requests,
@@ -135,10 +137,10 @@ def main(request_path, result_path):
 
     import handlers.lambda_handler as entry  # the function's configured handler module
 
-    modules = {}
+    modules = {}  # where each comes from (or would, if the app has not imported it yet)
     for name in ("handlers.lambda_handler", "triggers", "connexion", "awsgi", "yaml", "rpds", "boto3", "botocore"):
-        module = sys.modules.get(name)
-        modules[name] = getattr(module, "__file__", None) if module else None
+        spec = importlib.util.find_spec(name)
+        modules[name] = spec.origin if spec else None
     result["modules"] = modules
     result["sys_path"] = sys.path
 
