@@ -1,34 +1,62 @@
-"""Builds the Connexion app from openapi.yaml: routes, auth and validation all come from the spec."""
+"""Builds the Connexion app from openapi.yaml: routes, auth and validation all come from the spec.
 
+Shaped for a Lambda container; each choice below was measured (docs/performance.md, `make bench`):
+- API requests run through Connexion's stack without the docs UI's router; the docs UI and the spec document
+  come from a second app, built the first time someone asks for them;
+- request validators are built once per schema, not per request (triggers/http/validation.py);
+- the API key scheme inspects the key function's signature once, not twice per request;
+- error handlers run on the event loop: Connexion would start a worker thread for each error response.
+"""
+
+import functools
+import inspect
 from pathlib import Path
 
 import yaml
 from connexion import AsyncApp
-from connexion.datastructures import MediaTypeDict
-from connexion.middleware import MiddlewarePosition
+from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
+from connexion.security import ApiKeySecurityHandler
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from triggers import logs, settings
-from triggers.http import problems
-from triggers.http.json_body import StrictJsonBodyValidator
+from triggers.http import problems, validation
 from triggers.http.middleware import BodySizeLimit, RequestContext
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
+DOCS = SwaggerUIOptions(swagger_ui_path="/v1/docs", spec_path="/v1/openapi.json")
+DOCS_PATHS = ("/v1/docs", "/v1/openapi.json", "/v1/openapi.yaml")
+NO_DOCS = SwaggerUIOptions(serve_spec=False, swagger_ui=False)
+API_MIDDLEWARES = [m for m in ConnexionMiddleware.default_middlewares if m is not SwaggerUIMiddleware]
 
 
-def create_app(config: settings.Settings | None = None) -> AsyncApp:
+def load_spec() -> dict:
+    """openapi.yaml, parsed by libyaml (PyYAML's wheels include it): 8× faster than `yaml.safe_load`'s parser."""
+    with SPEC.open("rb") as spec:
+        return yaml.load(spec, Loader=yaml.CSafeLoader)
+
+
+def create_app(config: settings.Settings | None = None) -> ASGIApp:
     config = config or settings.current()
     logs.configure(config.log_level)
+    spec = load_spec()
+    return DocsOnDemand(build(config, spec), functools.partial(build, config, spec, docs=True))
+
+
+def build(config: settings.Settings, spec: dict, *, docs: bool = False) -> AsyncApp:
+    """The Connexion app of the spec: its API routes, or (docs=True) also the docs UI and the spec document."""
     app = AsyncApp(
         __name__,
         specification_dir=SPEC.parent,
+        middlewares=None if docs else list(API_MIDDLEWARES),
         strict_validation=True,
         validate_responses=config.validate_responses,
-        validator_map={"body": MediaTypeDict({"*/*json": StrictJsonBodyValidator})},
-        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/v1/docs", spec_path="/v1/openapi.json"),
+        validator_map=validation.VALIDATORS,
+        security_map={"apiKey": ApiKeyScheme},
+        swagger_ui_options=DOCS if docs else NO_DOCS,
     )
-    spec = yaml.safe_load(SPEC.read_text())
     app.add_api(spec)
     # Outermost first: CORS headers go on every answer, errors included; then the request id and log line.
     app.add_middleware(
@@ -49,5 +77,55 @@ def create_app(config: settings.Settings | None = None) -> AsyncApp:
     )
     app.add_middleware(RequestContext, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_ROUTING)
-    problems.register(app, spec["paths"])
+    problems.register(OnTheLoop(app), spec["paths"])
     return app
+
+
+class ApiKeyScheme(ApiKeySecurityHandler):
+    """Connexion's API key scheme. Connexion inspects the signature of the spec's `x-apikeyInfoFunc` twice on
+    every request to see which keyword arguments it takes; the answer cannot change, so it is kept."""
+
+    _accepts_kwarg = staticmethod(functools.cache(ApiKeySecurityHandler._accepts_kwarg))
+
+
+class OnTheLoop:
+    """Registers error handlers on an app so that they run on the event loop.
+
+    Connexion hands a plain-function error handler to Starlette's thread pool, whose worker threads end with each
+    request's run of the loop (triggers/http/wsgi.py): every error response started a thread. The handlers only
+    build a response, so each is wrapped in a coroutine.
+    """
+
+    def __init__(self, app: AsyncApp):
+        self.app = app
+
+    def add_error_handler(self, code_or_exception, handler) -> None:
+        self.app.add_error_handler(
+            code_or_exception, handler if inspect.iscoroutinefunction(handler) else _async(handler)
+        )
+
+
+def _async(handler):
+    async def run_on_the_loop(request, exc):
+        return handler(request, exc)
+
+    return run_on_the_loop
+
+
+class DocsOnDemand:
+    """Sends the docs paths to an app that it builds on first use, and every other request to the API app."""
+
+    def __init__(self, api: ASGIApp, build_docs, docs_paths: tuple[str, ...] = DOCS_PATHS):
+        self.api = api
+        self.build_docs = build_docs
+        self.docs_paths = docs_paths
+        self.docs: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")[len(scope.get("root_path", "")) :]
+        if scope["type"] == "http" and path.startswith(self.docs_paths):
+            if self.docs is None:
+                self.docs = self.build_docs()
+            await self.docs(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
