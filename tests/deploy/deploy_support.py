@@ -22,7 +22,7 @@ SERVICE = "triggers-api"
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 CURSOR_SECRET = "5f0c3c5e1d6b4a8e9f7a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70"  # a test value, never deployed
-CHECKOV_VERSION = "3.3.30"  # it pins boto3==1.35.49, so it cannot share the project's virtualenv
+CHECKOV_VERSION = "3.3.30"  # as in requirements-checkov.txt; it pins boto3==1.35.49, hence a virtualenv of its own
 # What the Lambda runtime provides next to the function's code: boto3, botocore (noDeploy) and their dependencies.
 SERVERLESS = ("npx", "--no", "--", "serverless")  # the project's osls, never a download
 RUNTIME_PACKAGES = ("boto3", "botocore", "jmespath", "dateutil", "s3transfer", "urllib3", "six")
@@ -126,15 +126,18 @@ def create_tables_from_template(dynamodb, template: dict, names: dict[str, str])
 
 
 def checkov_executable(cache_root: Path) -> str:
-    """checkov from $CHECKOV, else from PATH, else from a virtualenv of its own, made once under `cache_root`."""
+    """checkov from $CHECKOV, else from PATH (`make test` puts .venv-checkov/bin there), else from a virtualenv of
+    its own made once under `cache_root` from requirements-checkov.txt."""
     configured = os.environ.get("CHECKOV") or shutil.which("checkov")
     if configured:
         return configured
+    pins = REPO / "requirements-checkov.txt"
+    requirements = ["-r", str(pins)] if pins.exists() else [f"checkov=={CHECKOV_VERSION}"]
     home = cache_root / f"checkov-{CHECKOV_VERSION}"
     executable = home / "bin" / "checkov"
     if not executable.exists():
         venv.EnvBuilder(with_pip=True, clear=True).create(home)
-        run([str(home / "bin" / "python"), "-m", "pip", "install", "--quiet", f"checkov=={CHECKOV_VERSION}"])
+        run([str(home / "bin" / "python"), "-m", "pip", "install", "--quiet", *requirements])
     return str(executable)
 
 
