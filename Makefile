@@ -45,7 +45,8 @@ lint: setup ## lint the code
 bench: setup ## run the performance benchmark (docs/performance.md)
 	$(BIN)/python -m bench
 
-package: setup ## build the deployment zip for STAGE (default dev) into .serverless/
+package: setup ## build the deployment zip for STAGE (default dev) into .serverless/ (needs TRIGGERS_CURSOR_SECRET)
+	@test -n "$$TRIGGERS_CURSOR_SECRET" || { echo "export TRIGGERS_CURSOR_SECRET first (openssl rand -hex 32)"; exit 2; }
 	npx serverless package --stage $${STAGE:-dev}
 
 clean: ## remove installed environments and build output
