@@ -1,0 +1,55 @@
+"""Fixtures of the tests against the running local stage (scripts/local_stage.py), started once per session.
+
+The stage runs on free ports, with the real `serverless offline` and moto; its output goes to a log file whose end
+is shown when it fails to start. Each test that needs a tenant makes a new one (`make_key`), so tests never see
+each other's events. The generated clients are written to build/clients/ (git-ignored) at test time.
+
+These tests carry the `stage` marker: `-m "not stage"` leaves them out.
+"""
+
+from pathlib import Path
+
+import pytest
+from stage_support import RATE_LIMIT_PER_MINUTE, free_ports
+
+from scripts import local_stage
+from tests.conftest import unique
+
+HERE = Path(__file__).parent
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "stage: tests against the running local stage (tests/stage)")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.stage)
+
+
+@pytest.fixture(scope="session")
+def stage(tmp_path_factory):
+    """The local stage, as `python -m scripts.local_stage` starts it, with a per-key rate limit no test reaches."""
+    log_path = tmp_path_factory.mktemp("local-stage") / "stage.log"
+    api_port, dynamodb_port, lambda_port = free_ports(3)
+    with log_path.open("w") as log:
+        try:
+            running = local_stage.start(
+                api_port=api_port,
+                dynamodb_port=dynamodb_port,
+                lambda_port=lambda_port,
+                rate_limit_per_minute=RATE_LIMIT_PER_MINUTE,
+                output=log,
+                progress=lambda message: None,
+            )
+        except local_stage.StageError as exc:
+            pytest.fail(f"the local stage did not start: {exc}\n{log_path.read_text()[-4000:]}", pytrace=False)
+        yield running
+        running.stop()
+
+
+@pytest.fixture
+def make_key(stage):
+    """A key of a new tenant of the stage: make_key() → key."""
+    return lambda prefix="stage": stage.create_key(unique(prefix))
