@@ -38,6 +38,13 @@ test: setup ## run every check: lint, unit, API, contract, deploy, local stage
 	$(BIN)/ruff format --check .
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(CHECKOV_VENV)/bin:$$PATH" $(BIN)/python -m pytest
 
+run: $(BIN)/.installed node_modules/.installed ## the local stage: API + embedded DynamoDB, dev key, URLs, curl line (Ctrl-C stops it)
+	$(BIN)/python -m scripts.local_stage $(ARGS)
+
+fuzz: $(BIN)/.installed ## fuzz a stage: make fuzz URL=<stage url> (keys in TRIGGERS_API_KEY, TRIGGERS_PEER_API_KEY)
+	@test -n "$(URL)" || { echo "usage: make fuzz URL=<stage url>"; exit 2; }
+	$(BIN)/python -m scripts.fuzz_stage $(URL) $(ARGS)
+
 lint: setup ## lint the code
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

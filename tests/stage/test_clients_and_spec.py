@@ -4,7 +4,6 @@ generated from it type-check the usage file consumers start from (clients/typesc
 import json
 import os
 
-import pytest
 import yaml
 from openapi_spec_validator import validate
 from stage_support import BUILD, NPX, REPO, request, run
@@ -12,10 +11,6 @@ from stage_support import BUILD, NPX, REPO, request, run
 SPEC = REPO / "openapi.yaml"
 TYPES = BUILD / "typescript" / "schema.d.ts"
 # What the recommended rules report today and openapi.yaml is to be changed for (docs/local-stage.md, "Pending").
-PENDING_LINT = {
-    ("operation-4xx-response", "#/paths/~1v1~1health/get/responses"),
-    ("operation-4xx-response", "#/paths/~1v1~1health~1ready/get/responses"),
-}
 
 
 def node_environment() -> dict:
@@ -32,10 +27,8 @@ def test_redocly_recommended_rules_report_no_error_and_no_warning():
         for location in problem["location"][:1]
     }
     assert report["totals"]["errors"] == 0, json.dumps(report["problems"], indent=2)
-    if problems and problems == PENDING_LINT:
-        pytest.xfail("pending openapi.yaml change: document the 400 of both health operations")
     assert report["totals"]["warnings"] == 0, json.dumps(report["problems"], indent=2)
-    assert not PENDING_LINT & problems
+    assert problems == set()
 
 
 def test_openapi_spec_validator_accepts_the_spec():
