@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint run fuzz bench package clean
+.PHONY: help setup test lint run fuzz load bench package clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ run: $(BIN)/.installed node_modules/.installed ## the local stage: API + embedde
 fuzz: $(BIN)/.installed ## fuzz a stage: make fuzz URL=<stage url> (keys in TRIGGERS_API_KEY, TRIGGERS_PEER_API_KEY)
 	@test -n "$(URL)" || { echo "usage: make fuzz URL=<stage url>"; exit 2; }
 	$(BIN)/python -m scripts.fuzz_stage $(URL) $(ARGS)
+
+load: $(BIN)/.installed node_modules/.installed ## the load test: 20 clients for 60 s against a local stage it starts
+	$(BIN)/python -m scripts.load_test --clients 20 --seconds 60 $(ARGS)
 
 lint: setup ## lint the code
 	$(BIN)/ruff check .
