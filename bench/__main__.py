@@ -5,7 +5,8 @@ Sections:
             and ours before each performance lever; storage is an in-memory double (bench/storage_double.py)
   cold      whole-process cold starts of the same three (and ours without .pyc), plus `python -X importtime`
   dynamodb  DynamoDB calls per operation, and items an inbox page reads against the backlog (real code, moto)
-  package   size of the deployment zip (.serverless/*.zip when `make package` made one) and an estimate
+  package   size of the deployment zip (.serverless/*.zip when `make package` made one, or a fresh one with
+            --build-package) and an estimate from the .venv
 
 The figures and the command that produced them go into docs/performance.md; --json keeps them all.
 """
@@ -58,6 +59,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cold-runs", type=int, help=f"cold: fresh processes per subject ({FULL['cold_runs']})")
     parser.add_argument("--backlog", type=int, help=f"dynamodb: events in the large inboxes ({FULL['backlog']})")
     parser.add_argument("--no-levers", action="store_true", help="warm and cold: skip ours-before-the-levers")
+    parser.add_argument(
+        "--build-package", action="store_true", help="package: run `serverless package` first (needs Node, pip)"
+    )
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), metavar="SECTION")
     parser.add_argument("--json", type=Path, help="also write every figure (all runs) to this file")
     args = parser.parse_args(argv)
@@ -99,7 +103,7 @@ def main(argv=None) -> int:
         from bench import package_size
 
         print("== package", file=sys.stderr, flush=True)
-        results["package"] = package_size.measure()
+        results["package"] = package_size.measure(build=args.build_package)
         lines += ["", *report.package(results["package"])]
     results["seconds"] = time.perf_counter() - started
 

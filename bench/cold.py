@@ -124,23 +124,27 @@ def measure(runs: int, with_before: bool) -> dict:
     }
 
 
-def importtime(env: dict[str, str], top: int = 10) -> dict:
-    """`python -X importtime` of ours' handler module (which builds the app): the total, and the ten packages
-    whose own import time is largest (every module of the package summed, without what they import)."""
+def importtime(env: dict[str, str], top: int = 10, runs: int = 3) -> dict:
+    """`python -X importtime` of ours' handler module (which builds the app), median of `runs`: the total, and the
+    ten packages whose own import time is largest (every module of the package summed, without what it imports)."""
     command = [sys.executable, "-S", "-X", "importtime", "-c", "import handlers.lambda_handler"]
-    result = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"importtime run failed:\n{result.stderr[-2000:]}")
-    packages: dict[str, int] = {}
-    total = 0
-    for line in result.stderr.splitlines():
-        if not line.startswith("import time:") or "self [us]" in line:
-            continue
-        self_us, cumulative_us, name = line.removeprefix("import time:").split("|", 2)
-        module = name.strip()
-        if name.startswith(" ") and not name.startswith("  "):  # a top-level import: counts into the total
-            total += int(cumulative_us)
-        package = module.split(".")[0]
-        packages[package] = packages.get(package, 0) + int(self_us)
-    ranked = sorted(packages.items(), key=lambda item: item[1], reverse=True)[:top]
-    return {"total_ms": total / 1000, "top_packages_ms": [[name, us / 1000] for name, us in ranked]}
+    totals, packages = [], {}
+    for _ in range(runs):
+        result = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if result.returncode != 0:
+            raise SystemExit(f"importtime run failed:\n{result.stderr[-2000:]}")
+        total, own = 0, {}
+        for line in result.stderr.splitlines():
+            if not line.startswith("import time:") or "self [us]" in line:
+                continue
+            self_us, cumulative_us, name = line.removeprefix("import time:").split("|", 2)
+            if name.startswith(" ") and not name.startswith("  "):  # a top-level import: counts into the total
+                total += int(cumulative_us)
+            package = name.strip().split(".")[0]
+            own[package] = own.get(package, 0) + int(self_us)
+        totals.append(total)
+        for package, us in own.items():
+            packages.setdefault(package, []).append(us)
+    medians = {package: statistics.median(values + [0] * (runs - len(values))) for package, values in packages.items()}
+    ranked = sorted(medians.items(), key=lambda item: item[1], reverse=True)[:top]
+    return {"total_ms": statistics.median(totals) / 1000, "top_packages_ms": [[name, us / 1000] for name, us in ranked]}

@@ -122,7 +122,7 @@ def cold(figures: dict) -> list[str]:
         f"Budget: ours ≤ {COLD_BUDGET:.1f}× the Flask reference.",
         *_table(["subject", "whole process", "import+build", "first request", "ratio", "budget"], rows),
         "",
-        f"python -X importtime, ours (handlers.lambda_handler, which builds the app): "
+        f"python -X importtime, ours (handlers.lambda_handler, which builds the app; median of 3): "
         f"{figures['importtime']['total_ms']:.0f} ms; the ten packages with most own import time:",
         "  " + ", ".join(f"{name} {ms:.0f}" for name, ms in figures["importtime"]["top_packages_ms"]),
     ]

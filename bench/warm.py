@@ -2,8 +2,8 @@
 
 Subjects: ours (handlers/lambda_handler.py), the Flask + aws-wsgi reference, the raw-handler floor, and ours before
 each performance lever (bench/levers.py). All share one process, one storage double and the same requests; their
-batches take turns (repeat → operation → subject), so a noisy moment hits them alike. A figure is the median over
-repeats of (time for `calls` requests) / `calls`.
+calls take turns, 100 at a time, within each operation of each repeat, so a noisy moment hits them alike. A figure
+is the median over repeats of (time for `calls` requests) / `calls`.
 
 Worker of `python -m bench`; alone: python -m bench.warm --calls 1000 --repeats 5 --out warm.json
 """
@@ -34,6 +34,7 @@ EXPECTED_STATUS = {
     "delete": 200,
 }
 INBOX_PAGE = 50
+CHUNK = 100  # calls a handler makes before the next one takes its turn
 
 
 class Requests:
@@ -154,20 +155,27 @@ def measure(calls: int, repeats: int, include_levers: bool) -> dict:
     runs = {
         operation: {name: [] for name, (_, ops, _) in handlers.items() if operation in ops} for operation in OPERATIONS
     }
+    chunk = max(1, min(CHUNK, calls // 10))
     for repeat in range(repeats):
         print(f"  repeat {repeat + 1}/{repeats}: {calls} calls per operation and handler", file=sys.stderr, flush=True)
         for operation in OPERATIONS:
-            for name in runs[operation]:
-                handler, _, batch_context = handlers[name]
-                batch = requests.batch(operation, calls)
-                gc.collect()
-                with batch_context():
-                    started = time.perf_counter_ns()
-                    for request in batch:
-                        response = handler(request, context)
-                    elapsed = time.perf_counter_ns() - started
-                check(name, operation, response)
-                runs[operation][name].append(elapsed / calls / 1000)
+            names = list(runs[operation])
+            batches = {name: requests.batch(operation, calls) for name in names}
+            elapsed = dict.fromkeys(names, 0)
+            gc.collect()
+            # The handlers take turns `chunk` calls at a time, so each one's calls spread over the same seconds
+            # and a noisy moment on this machine is shared; the order rotates so that no one always goes first.
+            for turn, start in enumerate(range(0, calls, chunk)):
+                for name in names[turn % len(names) :] + names[: turn % len(names)]:
+                    handler, _, batch_context = handlers[name]
+                    with batch_context():
+                        started = time.perf_counter_ns()
+                        for request in batches[name][start : start + chunk]:
+                            response = handler(request, context)
+                        elapsed[name] += time.perf_counter_ns() - started
+                    check(name, operation, response)
+            for name in names:
+                runs[operation][name].append(elapsed[name] / calls / 1000)
     return {
         "calls": calls,
         "repeats": repeats,
