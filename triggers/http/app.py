@@ -19,6 +19,7 @@ from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.security import ApiKeySecurityHandler
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from triggers import logs, settings
@@ -123,6 +124,12 @@ class DocsOnDemand:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")[len(scope.get("root_path", "")) :]
+        if scope["type"] == "http" and path == DOCS.swagger_ui_path:
+            # Connexion would redirect to .../docs/, which serverless-offline (and some proxies) strip back to
+            # .../docs: a loop. index.html is the same page, at a path no one strips.
+            location = scope.get("root_path", "") + DOCS.swagger_ui_path + "/index.html"
+            await RedirectResponse(location)(scope, receive, send)
+            return
         if scope["type"] == "http" and path.startswith(self.docs_paths):
             if self.docs is None:
                 self.docs = self.build_docs()
