@@ -43,6 +43,8 @@ def test_request_log_lines_carry_ids_and_never_the_key(call, make_api_key, log_o
     assert first["tenant"] == tenant
     assert first["lambda_request_id"]
     assert first["method"] == "POST" and first["status"] == 201 and first["latency_ms"] >= 0
+    assert first["operation"] == "triggers.operations.events.create_event"
+    assert requests[1]["operation"] == "triggers.operations.events.get_event"
     assert [line["level"] for line in requests] == ["INFO", "INFO", "WARNING", "WARNING"]
 
 

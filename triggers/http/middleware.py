@@ -63,7 +63,7 @@ class RequestContext:
                     "fields": {
                         "method": scope["method"],
                         "path": scope["path"],
-                        "route": _route(scope),
+                        "operation": _operation(scope),
                         "status": status,
                         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
                     }
@@ -71,10 +71,9 @@ class RequestContext:
             )
 
 
-def _route(scope: Scope) -> str | None:
-    """The spec's path template (e.g. /v1/events/{event_id}), once Connexion's router has matched one."""
-    operation = scope.get("extensions", {}).get("connexion_routing", {})
-    return operation.get("api_base_path", "") + operation["operation_path"] if "operation_path" in operation else None
+def _operation(scope: Scope) -> str | None:
+    """The operationId Connexion's router matched (it names the route: one operation per method and path)."""
+    return scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
 
 
 class BodySizeLimit:
