@@ -31,9 +31,21 @@ INVALID_EVENT = {"source": "billing", "payload": {"invoice_id": "inv_1001"}}  # 
 
 
 def configure_environment() -> None:
-    """Before anything imports triggers.settings (it reads the environment once)."""
-    for name, value in ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
+    """Before anything reads triggers.settings: the benchmark's configuration, whatever the caller's environment
+    holds (a shell with LOG_LEVEL=DEBUG, or the test session's moto tables, would change what is measured)."""
+    from triggers import settings
+
+    read: set[str] = set()
+
+    class Recording(dict):
+        def get(self, name, default=None):
+            read.add(name)
+            return ENVIRONMENT.get(name, default)
+
+    settings.from_environment(Recording())  # every variable the app reads
+    for name in read:
+        os.environ.pop(name, None)
+    os.environ.update(ENVIRONMENT)
 
 
 def silence_logs() -> None:
