@@ -4,7 +4,7 @@ import logging
 import os
 import uuid
 
-from bench.gateway import rest_event
+from scripts.api_gateway_events import rest_event
 
 # The configuration of a deployed stage, minus DynamoDB: keys looked up through storage (and cached), responses
 # not validated (production), one INFO log line per request, rate limits counted (with a limit no benchmark

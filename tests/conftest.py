@@ -4,20 +4,18 @@ that drives the real Lambda handler with API Gateway REST events.
 Tests never share a tenant: each key fixture makes a new one, so tests cannot see each other's events.
 """
 
-import copy
 import json
 import os
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 
 import boto3
 import pytest
 
 from scripts import dynamodb_tables, moto_dynamodb
+from scripts.api_gateway_events import rest_event
 
-EVENTS_DIR = Path(__file__).parent / "events"
 STAGE = "test"
 
 
@@ -99,26 +97,6 @@ class Response:
     @property
     def json(self):
         return json.loads(self.body)
-
-
-def rest_event(method: str, path: str, *, body=None, headers=None, query=None, stage="dev") -> dict:
-    """An API Gateway REST (payload v1) event, from the stored real one, for this request."""
-    event = copy.deepcopy(json.loads((EVENTS_DIR / "rest_api_event.json").read_text()))
-    event["httpMethod"] = method
-    event["path"] = path
-    event["pathParameters"] = {"proxy": path.lstrip("/")}
-    event["requestContext"].update(httpMethod=method, stage=stage, path=f"/{stage}{path}", requestId=str(uuid.uuid4()))
-    for name, value in (headers or {}).items():
-        event["headers"][name] = value
-        event["multiValueHeaders"][name] = [value]
-    if query:
-        multi = {name: value if isinstance(value, list) else [value] for name, value in query.items()}
-        event["multiValueQueryStringParameters"] = multi
-        event["queryStringParameters"] = {name: values[-1] for name, values in multi.items()}
-    if body is not None:
-        event["body"] = body if isinstance(body, str) else json.dumps(body)
-        event["headers"].setdefault("Content-Type", "application/json")
-    return event
 
 
 @pytest.fixture
