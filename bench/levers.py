@@ -24,14 +24,11 @@ import awsgi
 import yaml
 from connexion import AsyncApp
 from connexion.datastructures import MediaTypeDict
-from connexion.middleware import MiddlewarePosition
-from starlette.middleware.cors import CORSMiddleware
 
 from triggers import settings
 from triggers.http import app as our_app
-from triggers.http import problems, validation
+from triggers.http import validation
 from triggers.http.json_body import StrictJsonBodyValidator
-from triggers.http.middleware import BodySizeLimit, RequestContext
 from triggers.http.wsgi import WsgiAdapter, mend_environ
 
 # Before `built_once`: Connexion's validators, with the strict JSON parsing the app had then too.
@@ -70,18 +67,7 @@ def _connexion_app(config: settings.Settings, spec: dict, levers: set[str], *, d
         swagger_ui_options=our_app.NO_DOCS if api_only else our_app.DOCS,
     )
     app.add_api(spec)
-    app.add_middleware(
-        CORSMiddleware,
-        position=MiddlewarePosition.BEFORE_EXCEPTION,
-        allow_origins=list(config.cors_origins),
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-        allow_headers=["Content-Type", "X-API-Key", "X-Request-ID", "Idempotency-Key"],
-        expose_headers=["X-Request-ID", "Location", "Retry-After"],
-        max_age=3600,
-    )
-    app.add_middleware(RequestContext, position=MiddlewarePosition.BEFORE_EXCEPTION)
-    app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_ROUTING)
-    problems.register(our_app.OnTheLoop(app) if "on_the_loop" in levers else app, spec["paths"])
+    our_app.add_request_handling(app, config, spec, error_handlers_on_the_loop="on_the_loop" in levers)
     return app
 
 
