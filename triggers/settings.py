@@ -36,10 +36,6 @@ class Settings:
     dynamodb_max_attempts: int
     rate_limit_per_minute: int  # per API key; 0 turns limits off
 
-    @property
-    def is_production(self) -> bool:
-        return self.stage in ("prod", "production")
-
 
 def _flag(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
