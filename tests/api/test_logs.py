@@ -35,6 +35,7 @@ def test_request_log_lines_carry_ids_and_never_the_key(call, make_api_key, log_o
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert lines, "the app logs JSON lines to stdout"
     assert key not in output
+    assert "s3cr3t" not in output  # no payload either, even at DEBUG
     assert key[4:20] not in output
     requests = [line for line in lines if line["logger"] == "triggers.request"]
     assert len(requests) == 4
