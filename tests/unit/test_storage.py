@@ -21,6 +21,16 @@ def put_raw(client, item):
     client.put_item(TableName=current().events_table, Item=item)
 
 
+def expire(client, tenant, event_id):
+    """Time passes for one event: its TTL is in the past, and DynamoDB has not deleted it yet."""
+    client.update_item(
+        TableName=current().events_table,
+        Key={"pk": {"S": f"{tenant}#{event_id}"}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+    )
+
+
 def test_event_round_trips_with_exact_payload(tenant):
     payload = {"big": 123456789012345678901234567890, "float": 0.1, "nested": [{"a": None}], "text": "\u0000é"}
     created = events.create_event(tenant, "src", "type", payload)
@@ -48,12 +58,7 @@ def test_item_keys_follow_the_design(tenant, dynamodb_client):
 
 def test_expired_events_are_hidden_everywhere(tenant, dynamodb_client):
     created = events.create_event(tenant, "src", "type", {"n": 1})
-    dynamodb_client.update_item(
-        TableName=current().events_table,
-        Key={"pk": {"S": f"{tenant}#{created.event_id}"}},
-        UpdateExpression="SET expires_at = :past",
-        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
-    )
+    expire(dynamodb_client, tenant, created.event_id)
     with pytest.raises(EventNotFound):
         events.get_event(tenant, created.event_id)
     with pytest.raises(EventNotFound):
@@ -64,12 +69,7 @@ def test_expired_events_are_hidden_everywhere(tenant, dynamodb_client):
 
 def test_expired_idempotent_event_can_be_created_again(tenant, dynamodb_client):
     first = events.create_event(tenant, "src", "type", {"n": 1}, idempotency_key="k")
-    dynamodb_client.update_item(
-        TableName=current().events_table,
-        Key={"pk": {"S": f"{tenant}#{first.event_id}"}},
-        UpdateExpression="SET expires_at = :past",
-        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
-    )
+    expire(dynamodb_client, tenant, first.event_id)
     again = events.create_event(tenant, "src", "type", {"n": 2}, idempotency_key="k")
     assert again.event_id == first.event_id
     assert events.get_event(tenant, first.event_id).payload == {"n": 2}
