@@ -166,22 +166,16 @@ def stop_group(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_SECONDS)
 
     Killing only the leader would leave its children behind: `serverless offline` runs Python workers of its own.
     """
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # members that outlived the leader, or a leader that hung
-    except ProcessLookupError:
-        pass
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pass
+    # SIGKILL second: for members that outlived the leader, or a leader that hung.
+    for stop_signal in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, stop_signal)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def stage_environment(dynamodb_endpoint: str, cursor_secret: str, extra: dict[str, str] | None = None) -> dict:
