@@ -5,6 +5,7 @@ Kept apart from conftest.py so that test modules import them under a name no oth
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import venv
@@ -77,8 +78,15 @@ class Package:
         return {k: v for k, v in self.update_template["Resources"].items() if v["Type"] == resource_type}
 
     def hook(self, event: str) -> str:
-        """The shell command of a serverless-plugin-scripts hook, variables resolved for this stage."""
+        """The shell command of a serverless-plugin-scripts hook, variables resolved for this stage.
+
+        The plugin runs it with /bin/sh in serverless's working directory, the repository root: run it the same way.
+        """
         return self.state["service"]["custom"]["scripts"]["hooks"][event]
+
+    def hook_argv(self, event: str) -> list[str]:
+        """The hook's command split as /bin/sh splits it: the program, the script under scripts/, its arguments."""
+        return shlex.split(self.hook(event))
 
 
 def unpack(zip_path: Path, directory: Path) -> Path:

@@ -49,10 +49,15 @@ def test_the_framework_is_the_pinned_osls_3():
 
 
 def test_package_byte_compiles_with_python_3_13(package):
-    match = re.search(r"byte-compile: (\d+) modules compiled for (\S+) in", package.log)
+    """scripts/byte_compile.py runs on the zip osls builds in .serverless/, for `package` and `deploy function`."""
+    command = ["python3.13", "scripts/byte_compile.py", f".serverless/{SERVICE}.zip", ".serverless/api.zip"]
+    assert package.hook_argv("after:package:createDeploymentArtifacts") == command
+    assert package.hook_argv("after:deploy:function:packageFunction") == command
+    match = re.search(r"byte-compile: (\d+) modules compiled for (\S+) in (\S+)", package.log)
     assert match, package.log[-3000:]
     assert match.group(2) == "cpython-313"
     assert int(match.group(1)) > 100
+    assert match.group(3) == f".serverless/{SERVICE}.zip"
 
 
 def test_pip_gets_lambda_wheels_without_docker(package):
@@ -259,11 +264,17 @@ def test_stage_settings_data_tracing_off_and_throttled(package):
     *_, rate, burst = EXPECTED[package.stage]
     logs = package.state["service"]["provider"]["logs"]["restApi"]
     assert logs == {"accessLogging": True, "executionLogging": False, "fullExecutionData": False}
-    hook = package.hook("after:deploy:deploy")
-    assert hook.startswith(f"node - '{package.state['service']['provider']['region']}' '{SERVICE}-{package.stage}'")
-    assert f" '{rate}' '{burst}' " in hook
-    assert "'/*/*/throttling/rateLimit'" in hook and "'/*/*/throttling/burstLimit'" in hook
-    assert "{ op: 'replace', path: '/*/*/logging/dataTrace', value: 'false' }" in hook
+    region = package.state["service"]["provider"]["region"]
+    assert package.hook_argv("after:deploy:deploy") == [
+        "node",
+        "scripts/stage_settings.cjs",
+        region,
+        f"{SERVICE}-{package.stage}",
+        package.stage,
+        str(rate),
+        str(burst),
+        "",  # no --aws-profile: the default credentials chain
+    ]
 
 
 def test_outputs(package):

@@ -29,6 +29,7 @@ import urllib.parse
 import pytest
 from deploy_support import (
     REGION,
+    REPO,
     SERVICE,
     assert_lifecycle,
     aws_client,
@@ -120,7 +121,8 @@ def test_tables_as_created(stack, moto_server):
 def test_after_deploy_hook_throttles_the_stage_and_turns_data_tracing_off(stack, dev_package, moto_server):
     env = {**base_environment(), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     env["AWS_ENDPOINT_URL"] = moto_server  # the AWS SDK for JavaScript v3 sends every call there
-    result = run(["/bin/sh", "-c", dev_package.hook("after:deploy:deploy")], env=env)
+    # As serverless-plugin-scripts runs it: /bin/sh, in the service's directory (scripts/stage_settings.cjs).
+    result = run(["/bin/sh", "-c", dev_package.hook("after:deploy:deploy")], cwd=REPO, env=env)
     assert "stage dev of triggers-api-dev: throttling 10 rps, burst 20; data tracing off" in result.stdout
     apigateway = aws_client("apigateway", moto_server)
     rest_api_id = stack["outputs"]["ServiceEndpoint"].split("//")[1].split(".")[0]
