@@ -1,18 +1,10 @@
-"""The Lambda entry point: API Gateway REST events (payload v1) → aws-wsgi → the Connexion app.
+"""The Lambda entry point: the app is built once per container, at import, from the function's environment, so
+only the first request of a container pays for it."""
 
-The app is built once per container, at import, so only the first request of a container pays for it.
-"""
+import os
 
-import awsgi
+from triggers.app import create_app
+from triggers.http.wsgi import lambda_handler
+from triggers.settings import from_environment
 
-from triggers.http.app import create_app
-from triggers.http.wsgi import WsgiAdapter
-
-# Swagger UI's images are binary; API Gateway needs them base64-encoded.
-_BINARY_TYPES = {"image/png", "image/x-icon"}
-
-wsgi_app = WsgiAdapter(create_app())
-
-
-def handler(event, context):
-    return awsgi.response(wsgi_app, event, context, base64_content_types=_BINARY_TYPES)
+handler = lambda_handler(create_app(from_environment(os.environ)))

@@ -90,7 +90,9 @@ def _pyc(source: bytes, code: CodeType) -> bytes:
     return importlib.util.MAGIC_NUMBER + UNCHECKED_HASH + importlib.util.source_hash(source) + marshal.dumps(code)
 
 
-def _write(zout: zipfile.ZipFile, name: str, date_time: tuple[int, ...], mode: int, data: bytes) -> None:
+def _write(
+    zout: zipfile.ZipFile, name: str, date_time: tuple[int, int, int, int, int, int], mode: int, data: bytes
+) -> None:
     """Add one file with its date and Unix mode kept, deflated at the highest level."""
     info = zipfile.ZipInfo(name, date_time)
     info.create_system = 3  # Unix, so that external_attr holds the mode

@@ -10,11 +10,10 @@ The two keys must belong to two different tenants of that stage (`python -m trig
 local stage prints two). Schemathesis sends every request as the first tenant; its `object_level_authorization`
 check replays the first tenant's successful reads as the second one and fails if that tenant gets the object too.
 
-Everything schemathesis.toml sets (the narrowed check exceptions, with their reasons) applies. Only the
-authentication differs: schemathesis.toml authenticates the in-process tests with one key ([auth.openapi.api_key]),
-and schemathesis refuses that together with [auth.wfc], the only form that names peers. So this command writes,
-into the report directory, a Web Fuzzing Commons auth file with the two keys (mode 0600) and a copy of
-schemathesis.toml whose [auth] is that file and its two peers; then it runs
+Everything schemathesis.toml sets (the narrowed check exceptions, with their reasons) applies, and [auth.wfc] is
+added: the only form of authentication that names peers. This command writes, into the report directory, a Web
+Fuzzing Commons auth file with the two keys (mode 0600) and a copy of schemathesis.toml whose [auth] is that file
+and its two peers; then it runs
 
     schemathesis --config-file <report-dir>/schemathesis.toml run <stage-url>/v1/openapi.json --url <stage-url>
         --checks all --phases examples,coverage,fuzzing,stateful --report junit ...
@@ -81,10 +80,19 @@ def stage_config(auth_file: Path, source: Path = CONFIG) -> dict:
     return config
 
 
+def disabled_checks(source: Path = CONFIG) -> list[str]:
+    """The checks schemathesis.toml turns off for the whole spec (with its reasons): `--checks all` would turn them
+    back on."""
+    checks = tomllib.loads(source.read_text()).get("checks", {})
+    return sorted(name for name, options in checks.items() if options.get("enabled") is False)
+
+
 def schemathesis_command(url: str, config_file: Path, report_dir: Path, args: argparse.Namespace) -> list[str]:
     command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config_file), "run"]
     command += [f"{url}/v1/openapi.json", "--url", url]
     command += ["--checks", "all", "--phases", ",".join(PHASES)]
+    if disabled_checks():
+        command += ["--exclude-checks", ",".join(disabled_checks())]
     command += ["--max-examples", str(args.max_examples), "--workers", str(args.workers)]
     command += ["--report", "junit", "--report-junit-path", str(report_dir / "junit.xml")]
     command += ["--request-timeout", str(args.request_timeout), "--generation-database", "none"]

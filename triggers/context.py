@@ -4,6 +4,10 @@ import re
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from triggers.auth.rate_limits import Quota
 
 _SANE_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 
@@ -13,7 +17,7 @@ class RequestState:
     request_id: str
     lambda_request_id: str | None = None
     tenant: str | None = None
-    quota: object | None = None  # triggers.auth.rate_limits.Quota, once the key is known
+    quota: "Quota | None" = None  # once the key is known
 
 
 _state: ContextVar[RequestState | None] = ContextVar("request_state", default=None)

@@ -4,13 +4,14 @@ import json
 import logging
 import sys
 import time
+from typing import Any
 
-from triggers.http import context
+from triggers import context
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = {
+        line: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
             "level": record.levelname,
             "logger": record.name,
@@ -40,6 +41,6 @@ def configure(level: str) -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    logging.logAsyncioTasks = False
+    logging.logAsyncioTasks = False  # type: ignore[attr-defined]  # Python 3.12+; typeshed lacks it
     # botocore at DEBUG prints request bodies (event payloads): keep it at INFO whatever LOG_LEVEL says.
     logging.getLogger("botocore").setLevel(max(logging.INFO, root.level))

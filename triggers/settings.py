@@ -4,9 +4,8 @@ Local and deployed stages differ only in these values (for example DYNAMODB_ENDP
 AWS_REGION and credentials are deliberately absent: boto3 resolves them (on Lambda, from the function's role).
 """
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 
 SERVICE = "triggers-api"
 MAX_BODY_BYTES = 256 * 1024
@@ -41,7 +40,8 @@ def _flag(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-def from_environment(env=os.environ) -> Settings:
+def from_environment(env: Mapping[str, str]) -> Settings:
+    """The settings an environment describes; the Lambda entry point hands it `os.environ`, tests build theirs."""
     stage = env.get("STAGE", "dev")
     auth_mode = env.get("AUTH_MODE", "aws")
     if auth_mode not in ("aws", "local"):
@@ -68,9 +68,3 @@ def from_environment(env=os.environ) -> Settings:
         dynamodb_max_attempts=int(env.get("DYNAMODB_MAX_ATTEMPTS", "3")),
         rate_limit_per_minute=int(env.get("RATE_LIMIT_PER_MINUTE", "1000")),
     )
-
-
-@cache
-def current() -> Settings:
-    """The settings of this process (a Lambda container reads its environment once)."""
-    return from_environment()

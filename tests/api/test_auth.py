@@ -4,8 +4,9 @@ import uuid
 
 import pytest
 
-from tests.api.test_events import assert_problem
-from tests.conftest import new_event
+from tests.support import assert_problem, new_event
+from triggers.auth.api_keys import hash_key
+from triggers.storage.api_keys import ApiKeyStore
 
 EVENT = str(uuid.uuid4())
 PROTECTED = [
@@ -30,13 +31,10 @@ def test_key_in_query_string_is_not_accepted(call, make_api_key):
     assert_problem(call("GET", "/v1/inbox", query={"X-API-Key": key}), 401)
 
 
-def test_revoked_key_is_401(call, make_api_key, dynamodb_client):
-    from triggers.auth.api_keys import hash_key
-    from triggers.storage import api_keys
-
+def test_revoked_key_is_401(call, make_api_key, settings, dynamodb_client):
     key, _ = make_api_key()
     assert call("GET", "/v1/inbox", key=key).status == 200
-    assert api_keys.deactivate(hash_key(key))
+    assert ApiKeyStore(dynamodb_client, settings.keys_table).deactivate(hash_key(key))
     assert_problem(call("GET", "/v1/inbox", key=key), 401)
 
 

@@ -5,14 +5,12 @@ import json
 
 import pytest
 
-from tests.api.test_events import assert_problem
+from tests.support import Response, assert_problem, rest_event
 
 
 @pytest.fixture
 def post_raw(lambda_handler, make_api_key):
-    """POST /v1/events with exactly these body bytes; returns (status, body, key)."""
-    from tests.conftest import Response, rest_event
-
+    """post_raw(body bytes): POST /v1/events with exactly those bytes; `post_raw.key` is the key it sends."""
     key, _ = make_api_key()
 
     def post(raw: bytes, content_type="application/json"):
@@ -22,7 +20,7 @@ def post_raw(lambda_handler, make_api_key):
         result = lambda_handler(event, None)
         return Response(int(result["statusCode"]), {k.lower(): v for k, v in result["headers"].items()}, result["body"])
 
-    post.key = key
+    post.key = key  # type: ignore[attr-defined]
     return post
 
 

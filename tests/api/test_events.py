@@ -2,21 +2,7 @@
 
 import uuid
 
-from tests.conftest import new_event
-
-PROBLEM_FIELDS = {"type", "title", "status", "detail", "request_id"}
-
-
-def assert_problem(response, status, type_=None):
-    assert response.status == status
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json
-    assert PROBLEM_FIELDS <= body.keys()
-    assert body["status"] == status
-    assert body["request_id"] == response.headers["x-request-id"]
-    if type_:
-        assert body["type"] == type_
-    return body
+from tests.support import assert_problem, new_event
 
 
 def test_create_answers_201_with_location_and_pending_status(call, make_api_key):

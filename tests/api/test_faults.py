@@ -5,14 +5,10 @@ import socket
 import threading
 import time
 
-import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
-from botocore.config import Config
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from tests.api.test_events import assert_problem
-from tests.conftest import new_event
-from triggers.storage import dynamodb
+from tests.support import assert_problem, handler_for, invoke, new_event, stage_settings
 
 
 class FakeRawResponse:
@@ -24,9 +20,9 @@ class FakeRawResponse:
 
 
 @pytest.fixture
-def throttle(lambda_handler):
+def throttle(dynamodb_client):
     """throttle("PutItem", n): the next n attempts of that call answer ThrottlingException; returns a counter."""
-    client = dynamodb.client()
+    client = dynamodb_client
     registered = []
 
     def install(operation: str, times: int):
@@ -39,9 +35,9 @@ def throttle(lambda_handler):
                 body = json.dumps(
                     {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "Rate exceeded"}
                 ).encode()
-                return AWSResponse(
-                    request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, FakeRawResponse(body)
-                )
+                headers = HTTPHeaders()
+                headers["Content-Type"] = "application/x-amz-json-1.0"
+                return AWSResponse(request.url, 400, headers, FakeRawResponse(body))
             return None
 
         event_name = f"before-send.dynamodb.{operation}"
@@ -73,7 +69,7 @@ def test_throttling_beyond_the_budget_is_503_and_stores_nothing(call, make_api_k
     assert call("GET", "/v1/inbox", key=key).json["events"] == []
 
 
-@pytest.mark.parametrize("operation", ["Query", "GetItem", "UpdateItem", "DeleteItem"])
+@pytest.mark.parametrize("operation", ["Query", "GetItem", "UpdateItem", "DeleteItem", "TransactWriteItems"])
 def test_every_operation_answers_503_when_throttled(call, make_api_key, throttle, operation):
     key, _ = make_api_key()
     event_id = call("POST", "/v1/events", key=key, body=new_event()).json["event_id"]
@@ -82,40 +78,52 @@ def test_every_operation_answers_503_when_throttled(call, make_api_key, throttle
         "GetItem": ("GET", f"/v1/events/{event_id}"),
         "UpdateItem": ("POST", f"/v1/events/{event_id}/ack"),
         "DeleteItem": ("DELETE", f"/v1/events/{event_id}"),
+        "TransactWriteItems": ("POST", "/v1/events"),
     }[operation]
     throttle(operation, 10)
-    assert_problem(call(*request, key=key), 503)
+    assert_problem(call(*request, key=key, body=new_event(), headers={"Idempotency-Key": "throttled"}), 503)
 
 
-def test_an_unexpected_error_is_500_without_internals(call, make_api_key, monkeypatch):
-    from triggers.domain import events
+@pytest.fixture
+def on_call(dynamodb_client):
+    """on_call("before-call", "GetItem", hook): run hook at that point of every such call the app makes."""
+    registered = []
 
-    def broken(*_args, **_kwargs):
+    def install(stage: str, operation: str, hook):
+        event_name = f"{stage}.dynamodb.{operation}"
+        dynamodb_client.meta.events.register(event_name, hook)
+        registered.append((event_name, hook))
+
+    yield install
+    for event_name, hook in registered:
+        dynamodb_client.meta.events.unregister(event_name, hook)
+
+
+def test_an_unexpected_error_is_500_without_internals(call, make_api_key, on_call):
+    def broken(**_):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(events.store, "get", broken)
     key, _ = make_api_key()
+    on_call("before-call", "GetItem", broken)
     response = call("GET", "/v1/events/0f8fad5b-d9cb-469f-a165-70867728950e", key=key)
     problem = assert_problem(response, 500, "/problems/internal-error")
     assert "secret" not in response.body and "Traceback" not in response.body
     assert problem["detail"].startswith("An unexpected error occurred")
 
 
-def test_crash_after_the_write_is_healed_by_the_idempotent_retry(call, make_api_key, monkeypatch):
-    """The put succeeds, then the function dies before answering; the client's retry gets the same event."""
-    from triggers.domain import events
-
+def test_crash_after_the_write_is_healed_by_the_idempotent_retry(call, make_api_key, on_call):
+    """The write succeeds, then the function dies before answering; the client's retry gets the same event."""
     key, _ = make_api_key()
-    real_insert = events.store.insert
+    crashes: list[int] = []
 
-    def insert_then_crash(*args, **kwargs):
-        real_insert(*args, **kwargs)
-        raise RuntimeError("crashed after the write")
+    def crash_once(**_):
+        if not crashes:
+            crashes.append(1)
+            raise RuntimeError("crashed after the write")
 
     body, headers = new_event(), {"Idempotency-Key": "crash-retry"}
-    monkeypatch.setattr(events.store, "insert", insert_then_crash)
+    on_call("after-call", "TransactWriteItems", crash_once)
     assert call("POST", "/v1/events", key=key, body=body, headers=headers).status == 500
-    monkeypatch.setattr(events.store, "insert", real_insert)
     retry = call("POST", "/v1/events", key=key, body=body, headers=headers)
     assert retry.status == 201
     inbox = call("GET", "/v1/inbox", key=key).json["events"]
@@ -123,8 +131,8 @@ def test_crash_after_the_write_is_healed_by_the_idempotent_retry(call, make_api_
 
 
 @pytest.fixture
-def silent_dynamodb(monkeypatch, lambda_handler):
-    """A DynamoDB endpoint that accepts connections and never answers, with the app's timeout settings."""
+def silent_dynamodb():
+    """The endpoint of a DynamoDB that accepts connections and never answers."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -142,23 +150,22 @@ def silent_dynamodb(monkeypatch, lambda_handler):
                 return  # the listener was closed: the test is over
 
     threading.Thread(target=accept, daemon=True).start()
-    silent = boto3.client(
-        "dynamodb",
-        endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}",
-        config=Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=0.5, read_timeout=0.5),
-    )
-    monkeypatch.setattr(dynamodb, "_client", silent)
-    yield
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     stop.set()
     for connection in held:
         connection.close()
     listener.close()
 
 
-def test_a_silent_dynamodb_is_503_not_a_hang(call, make_api_key, silent_dynamodb):
+def test_a_silent_dynamodb_is_503_not_a_hang(silent_dynamodb):
+    handler = handler_for(
+        stage_settings(
+            silent_dynamodb, DYNAMODB_MAX_ATTEMPTS="2", DYNAMODB_TIMEOUT_SECONDS="0.5", RATE_LIMIT_PER_MINUTE="0"
+        )
+    )
     started = time.monotonic()
-    assert_problem(call("GET", "/v1/health/ready"), 503)
-    response = call("GET", "/v1/events/0f8fad5b-d9cb-469f-a165-70867728950e", key="trg_any")
+    assert_problem(invoke(handler, "GET", "/v1/health/ready"), 503)
+    response = invoke(handler, "GET", "/v1/events/0f8fad5b-d9cb-469f-a165-70867728950e", key="trg_any")
     assert_problem(response, 503)
     # Bounded by the timeouts (2 attempts x 0.5 s each, plus backoff), far below a Lambda timeout.
     assert time.monotonic() - started < 20

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.api.test_events import assert_problem
+from tests.support import assert_problem, handler_for, invoke, rest_event, stage_settings
 from triggers import __version__
 
 
@@ -24,19 +24,10 @@ def test_readiness_checks_dynamodb(call):
     assert response.json["status"] == "ready"
 
 
-def test_readiness_is_503_when_dynamodb_is_unreachable(call, monkeypatch):
-    import boto3
-    from botocore.config import Config
-
-    from triggers.storage import dynamodb
-
-    unreachable = boto3.client(
-        "dynamodb",
-        endpoint_url="http://127.0.0.1:9",  # discard port: nothing listens
-        config=Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=0.5, read_timeout=0.5),
-    )
-    monkeypatch.setattr(dynamodb, "_client", unreachable)
-    response = call("GET", "/v1/health/ready")
+def test_readiness_is_503_when_dynamodb_is_unreachable():
+    # The discard port: nothing listens.
+    settings = stage_settings("http://127.0.0.1:9", DYNAMODB_MAX_ATTEMPTS="1", DYNAMODB_TIMEOUT_SECONDS="0.5")
+    response = invoke(handler_for(settings), "GET", "/v1/health/ready")
     assert_problem(response, 503, "/problems/service-unavailable")
     assert response.headers["retry-after"] == "1"
 
@@ -108,25 +99,15 @@ def test_static_docs_assets_are_served(call):
     assert re.search(r"swagger-ui", css.body)
 
 
-def test_restricted_origins_allow_only_those(lambda_handler):
-    import dataclasses
-
-    import awsgi
-
-    from tests.conftest import rest_event
-    from triggers import settings
-    from triggers.http.app import create_app
-    from triggers.http.wsgi import WsgiAdapter
-
-    restricted = dataclasses.replace(settings.current(), cors_origins=("https://app.example.com",))
-    app = WsgiAdapter(create_app(restricted))
+def test_restricted_origins_allow_only_those(moto_endpoint, dynamodb_client):
+    handler = handler_for(stage_settings(moto_endpoint, CORS_ORIGINS="https://app.example.com"), dynamodb_client)
 
     def preflight(origin):
         headers = {"Origin": origin, "Access-Control-Request-Method": "POST"}
-        return awsgi.response(app, rest_event("OPTIONS", "/v1/events", headers=headers), None)
+        return handler(rest_event("OPTIONS", "/v1/events", headers=headers), None)
 
     def simple(origin):
-        return awsgi.response(app, rest_event("GET", "/v1/health", headers={"Origin": origin}), None)
+        return handler(rest_event("GET", "/v1/health", headers={"Origin": origin}), None)
 
     allowed = preflight("https://app.example.com")
     assert allowed["headers"]["access-control-allow-origin"] == "https://app.example.com"

@@ -2,8 +2,7 @@
 
 import pytest
 
-from tests.api.test_events import assert_problem
-from tests.conftest import new_event
+from tests.support import assert_problem, new_event
 
 
 def create(call, key, count, **overrides):

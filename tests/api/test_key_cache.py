@@ -1,30 +1,24 @@
 """Key lookups are cached per container: zero DynamoDB calls for a known key within the cache time."""
 
-import dataclasses
-
-from triggers import settings
-from triggers.auth import api_keys
-from triggers.storage import dynamodb
+from tests.support import client_for, handler_for, invoke, stage_settings
 
 
-def test_cached_key_costs_no_dynamodb_call(call, make_api_key, monkeypatch):
-    cached = dataclasses.replace(settings.current(), key_cache_seconds=60)
-    monkeypatch.setattr(settings, "current", lambda: cached)
-    api_keys.forget_cached_keys()
+def test_cached_key_costs_no_dynamodb_call(moto_endpoint, dynamodb_client, make_api_key):
+    settings = stage_settings(moto_endpoint, API_KEY_CACHE_SECONDS="60")
+    client = client_for(settings)
+    handler = handler_for(settings, client)
     key, _ = make_api_key()
     calls = []
 
     def count(model, **_):
         calls.append(model.name)
 
-    client = dynamodb.client()
     client.meta.events.register("before-call.dynamodb", count)
-    try:
-        call("GET", "/v1/inbox", key=key)
-        assert calls == ["GetItem", "UpdateItem", "Query"]  # key lookup, rate-limit lease, the page
-        calls.clear()
-        call("GET", "/v1/inbox", key=key)
-        assert calls == ["Query"]  # key cached, lease not spent
-    finally:
-        client.meta.events.unregister("before-call.dynamodb", count)
-        api_keys.forget_cached_keys()
+    invoke(handler, "GET", "/v1/inbox", key=key)
+    assert calls == ["GetItem", "UpdateItem", "Query"]  # key lookup, rate-limit lease, the page
+    calls.clear()
+    invoke(handler, "GET", "/v1/inbox", key=key)
+    assert calls == ["UpdateItem", "Query"]  # key cached; the lease of 1 is spent, so the next one (of 2)
+    calls.clear()
+    invoke(handler, "GET", "/v1/inbox", key=key)
+    assert calls == ["Query"]  # key cached, lease not spent

@@ -6,13 +6,14 @@ import logging
 
 import pytest
 
-from tests.conftest import new_event
+from tests.support import new_event
 
 
 @pytest.fixture
 def log_output(lambda_handler):
     """What the app's own JSON log handler writes, captured for the test."""
     handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
     previous = handler.setStream(buffer)
     yield buffer
@@ -44,17 +45,21 @@ def test_request_log_lines_carry_ids_and_never_the_key(call, make_api_key, log_o
     assert first["tenant"] == tenant
     assert first["lambda_request_id"]
     assert first["method"] == "POST" and first["status"] == 201 and first["latency_ms"] >= 0
-    assert first["operation"] == "triggers.operations.events.create_event"
-    assert requests[1]["operation"] == "triggers.operations.events.get_event"
+    assert first["operation"] == "createEvent"
+    assert requests[1]["operation"] == "getEvent"
     assert [line["level"] for line in requests] == ["INFO", "INFO", "WARNING", "WARNING"]
 
 
-def test_errors_log_a_stack_trace_that_the_client_never_sees(call, make_api_key, monkeypatch, log_output):
-    from triggers.domain import events
+def test_errors_log_a_stack_trace_that_the_client_never_sees(call, make_api_key, dynamodb_client, log_output):
+    def broken(**_):
+        return 1 / 0
 
-    monkeypatch.setattr(events.store, "delete", lambda *a: 1 / 0)
     key, _ = make_api_key()
-    response = call("DELETE", "/v1/events/0f8fad5b-d9cb-469f-a165-70867728950e", key=key)
+    dynamodb_client.meta.events.register("before-call.dynamodb.DeleteItem", broken)
+    try:
+        response = call("DELETE", "/v1/events/0f8fad5b-d9cb-469f-a165-70867728950e", key=key)
+    finally:
+        dynamodb_client.meta.events.unregister("before-call.dynamodb.DeleteItem", broken)
     output = log_output.getvalue()
     errors = [json.loads(line) for line in output.splitlines() if '"level": "ERROR"' in line]
     assert any("ZeroDivisionError" in line.get("stack", "") for line in errors)

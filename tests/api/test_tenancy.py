@@ -1,7 +1,6 @@
 """A tenant never sees, acknowledges or deletes another tenant's events: they answer as unknown ids do."""
 
-from tests.api.test_events import assert_problem
-from tests.conftest import new_event
+from tests.support import assert_problem, new_event
 
 
 def test_other_tenants_event_is_invisible_and_unchanged(call, make_api_key):

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import STAGE, unique
+from tests.support import AWS, STAGE, unique
 
 ROOT = Path(__file__).resolve().parents[2]
+# What an operator's shell holds: credentials and a region (moto accepts any).
+OPERATOR_AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": AWS["aws_access_key_id"],
+    "AWS_SECRET_ACCESS_KEY": AWS["aws_secret_access_key"],
+    "AWS_DEFAULT_REGION": AWS["region_name"],
+}
 
 
 def run(*args, stdin=None):
@@ -19,7 +25,7 @@ def run(*args, stdin=None):
         capture_output=True,
         text=True,
         input=stdin,
-        env=os.environ.copy(),
+        env={**os.environ, **OPERATOR_AWS_ENVIRONMENT},
         timeout=60,
     )
 

@@ -4,12 +4,17 @@ Each generated request goes through the same WsgiAdapter and Connexion app that 
 response validation on, against the moto tables.
 """
 
-import os
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
+
+from tests.support import unique
+from triggers.app import create_app
+from triggers.auth.api_keys import generate_key, hash_key
+from triggers.http.wsgi import WsgiAdapter
+from triggers.storage.api_keys import ApiKeyRecord, ApiKeyStore
 
 FUZZ_SETTINGS = settings(
     max_examples=60,
@@ -20,27 +25,28 @@ FUZZ_SETTINGS = settings(
 
 
 @pytest.fixture(scope="session")
-def api_schema(lambda_handler, fuzz_key):
-    """The served spec; schemathesis.toml (auth from TRIGGERS_API_KEY, narrowed check exceptions) applies."""
-    from handlers.lambda_handler import wsgi_app
+def api_schema(settings, dynamodb_client, fuzz_key):
+    """The served spec, every request sent with the fuzzing tenant's key; schemathesis.toml (narrowed check
+    exceptions) applies."""
+    schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", WsgiAdapter(create_app(settings, dynamodb_client)))
 
-    os.environ["TRIGGERS_API_KEY"] = fuzz_key
-    return schemathesis.openapi.from_wsgi("/v1/openapi.json", wsgi_app)
+    @schema.auth()
+    class FuzzKey:
+        def get(self, case, ctx):
+            return fuzz_key
+
+        def set(self, case, data, ctx):
+            case.headers = {**(case.headers or {}), "X-API-Key": data}
+
+    return schema
 
 
 @pytest.fixture(scope="session")
-def fuzz_key(dynamodb_client):
+def fuzz_key(settings, dynamodb_client):
     """One tenant for the whole fuzzing run (made like make_api_key, but once per session)."""
-    from scripts.dynamodb_tables import table_name
-    from tests.conftest import STAGE, unique
-    from triggers.auth.api_keys import generate_key, hash_key
-    from triggers.storage import api_keys
-
     key = generate_key()
-    api_keys.insert(
-        api_keys.ApiKeyRecord(hash_key(key), unique("fuzz"), "fuzz", True, "2026-11-22T00:00:00.000000Z"),
-        table_name("keys", STAGE),
-    )
+    store = ApiKeyStore(dynamodb_client, settings.keys_table)
+    assert store.insert(ApiKeyRecord(hash_key(key), unique("fuzz"), "fuzz", True, "2026-11-22T00:00:00.000000Z"))
     return key
 
 

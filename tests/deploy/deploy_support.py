@@ -99,7 +99,7 @@ def unpack(zip_path: Path, directory: Path) -> Path:
 
 
 def aws_client(service: str, endpoint: str):
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=endpoint,
         region_name=REGION,

@@ -70,7 +70,7 @@ def record_dynamodb_calls(calls):
     """Note every DynamoDB operation botocore sends (the test compares them with the IAM policy)."""
     from botocore.client import BaseClient
 
-    original = BaseClient._make_api_call
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
 
     def recording(self, operation_name, api_params):
         if self.meta.service_model.service_name == "dynamodb":
@@ -83,7 +83,7 @@ def record_dynamodb_calls(calls):
             )
         return original(self, operation_name, api_params)
 
-    BaseClient._make_api_call = recording
+    BaseClient._make_api_call = recording  # type: ignore[attr-defined]
 
 
 def call(handler, requests, method, path, **kwargs):
@@ -132,7 +132,7 @@ def main(request_path, result_path):
         request = json.load(stream)
     sys.path[:0] = request["sys_path"]
     result = {"python": list(sys.version_info[:3]), "flags": {"isolated": sys.flags.isolated}}
-    calls = []
+    calls: list[dict] = []
     record_dynamodb_calls(calls)
 
     import handlers.lambda_handler as entry  # the function's configured handler module
@@ -144,7 +144,7 @@ def main(request_path, result_path):
     result["modules"] = modules
     result["sys_path"] = sys.path
 
-    requests = []
+    requests: list[dict] = []
     scenario = request["scenario"]
     if scenario in ("health", "lifecycle"):
         call(entry.handler, requests, "GET", "/v1/health")

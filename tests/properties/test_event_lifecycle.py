@@ -6,17 +6,13 @@ each tenant's inbox, read to the end with cursors, must be exactly its pending e
 
 import json
 import threading
-import time
 
-import awsgi
-from hypothesis import HealthCheck, settings
+import hypothesis
+from hypothesis import HealthCheck
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule, run_state_machine_as_test
 
-from tests.conftest import new_event, rest_event
-from triggers.http.app import create_app
-from triggers.http.wsgi import WsgiAdapter
-from triggers.settings import current
+from tests.support import expire, handler_for, new_event, rest_event
 
 PENDING, ACKNOWLEDGED, DELETED, EXPIRED = "pending", "acknowledged", "deleted", "expired"
 
@@ -24,12 +20,12 @@ PENDING, ACKNOWLEDGED, DELETED, EXPIRED = "pending", "acknowledged", "deleted", 
 class Client:
     """One Lambda container: its own app instance, used by one thread at a time."""
 
-    def __init__(self):
-        self.app = WsgiAdapter(create_app())
+    def __init__(self, settings):
+        self.handler = handler_for(settings)
 
     def send(self, method, path, key, body=None, query=None):
         event = rest_event(method, path, body=body, headers={"X-API-Key": key}, query=query)
-        result = awsgi.response(self.app, event, None)
+        result = self.handler(event, None)
         return int(result["statusCode"]), json.loads(result["body"]) if result["body"] else None
 
 
@@ -50,8 +46,8 @@ def in_parallel(*calls):
     return results
 
 
-def test_lifecycle_state_machine(make_api_key, dynamodb_client):
-    clients = [Client(), Client()]
+def test_lifecycle_state_machine(make_api_key, settings, dynamodb_client):
+    clients = [Client(settings), Client(settings)]
 
     class Lifecycle(RuleBasedStateMachine):
         events = Bundle("events")
@@ -139,12 +135,7 @@ def test_lifecycle_state_machine(make_api_key, dynamodb_client):
             owner, state = self.state[event_id]
             if state == DELETED:
                 return
-            dynamodb_client.update_item(
-                TableName=current().events_table,
-                Key={"pk": {"S": f"{self.tenant_ids[owner]}#{event_id}"}},
-                UpdateExpression="SET expires_at = :past",
-                ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
-            )
+            expire(dynamodb_client, settings.events_table, self.tenant_ids[owner], event_id)
             self.state[event_id] = (owner, EXPIRED)
 
         @rule(event_id=events, caller=st.integers(0, 1))
@@ -180,7 +171,7 @@ def test_lifecycle_state_machine(make_api_key, dynamodb_client):
 
     run_state_machine_as_test(
         Lifecycle,
-        settings=settings(
+        settings=hypothesis.settings(
             max_examples=15,
             stateful_step_count=12,
             deadline=None,

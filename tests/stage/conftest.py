@@ -13,7 +13,7 @@ import pytest
 from stage_support import RATE_LIMIT_PER_MINUTE, free_ports
 
 from scripts import local_stage
-from tests.conftest import unique
+from tests.support import unique
 
 HERE = Path(__file__).parent
 

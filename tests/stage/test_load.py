@@ -4,7 +4,7 @@ and acknowledging; no 5xx, and what the stage stored matches every 201 and every
 import json
 
 from scripts import load_test
-from tests.conftest import unique
+from tests.support import unique
 
 
 def test_load_run_loses_nothing(stage, tmp_path):

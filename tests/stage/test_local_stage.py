@@ -64,7 +64,9 @@ def test_the_docs_ui_loads_and_points_at_the_served_spec(stage):
     page = answer.body.decode()
     # The page's own assets are relative to the page's URL; the spec's URL is the app's.
     assert request("GET", urljoin(url, "./swagger-ui-bundle.js")).status == 200
-    spec_url = re.search(r'url: "([^"]+)"', page).group(1)
+    found = re.search(r'url: "([^"]+)"', page)
+    assert found, "the docs page names the spec's URL"
+    spec_url = found.group(1)
     spec = request("GET", urljoin(url, spec_url))
     assert spec.status == 200
     assert spec.json["info"]["title"] == "Triggers API"

@@ -40,7 +40,7 @@ def api(api_client_package, stage, make_key):
     """The generated client for a new tenant, and its operations by short name."""
     client_module = importlib.import_module(f"{PACKAGE}.client")
     operations = {
-        name: importlib.import_module(f"{PACKAGE}.api.{tag}.triggers_operations_{tag}_{name}")
+        name: importlib.import_module(f"{PACKAGE}.api.{tag}.{name}")
         for tag, name in [
             ("events", "create_event"),
             ("events", "get_event"),

@@ -60,7 +60,9 @@ def test_the_run_command_prints_a_working_curl_line_and_ctrl_c_stops_everything(
         start_new_session=True,  # so that the SIGINT below reaches this command alone, as a terminal's would
     )
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    assert process.stdout is not None
+    stdout = process.stdout
+    reader = threading.Thread(target=lambda: lines.extend(stdout), daemon=True)
     reader.start()
     try:
         deadline = time.monotonic() + 120

@@ -40,7 +40,7 @@ def test_stage_prefix_only_on_execute_api_hosts(host, expected):
 
 
 def test_adapter_passes_body_and_returns_a_materialised_response():
-    seen = {}
+    seen: dict[str, object] = {}
 
     async def app(scope, receive, send):
         message = await receive()
@@ -49,7 +49,7 @@ def test_adapter_passes_body_and_returns_a_materialised_response():
         await send({"type": "http.response.body", "body": b"he", "more_body": True})
         await send({"type": "http.response.body", "body": b"llo"})
 
-    started = {}
+    started: dict[str, object] = {}
     env = environ(
         {"requestContext": {"stage": "dev"}},
         REQUEST_METHOD="POST",

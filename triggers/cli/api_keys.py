@@ -15,8 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from triggers.auth.api_keys import generate_key, hash_key
 from triggers.domain.model import format_time
 from triggers.settings import table_name
-from triggers.storage import api_keys as store
-from triggers.storage import dynamodb
+from triggers.storage.api_keys import ApiKeyRecord, ApiKeyStore
 
 PROTECTED_STAGES = {"prod", "production"}
 _KEY_FORMAT = re.compile(r"[A-Za-z0-9_\-]{16,256}")
@@ -27,12 +26,10 @@ class CommandError(Exception):
     """A failure to report in one line, without a stack trace."""
 
 
-def _connect(args) -> str:
-    kwargs = {"endpoint_url": args.endpoint_url} if args.endpoint_url else {}
-    if args.region:
-        kwargs["region_name"] = args.region
-    dynamodb.use_client(boto3.client("dynamodb", **kwargs))
-    return args.table or table_name("keys", args.stage)
+def _connect(args) -> ApiKeyStore:
+    """The keys table of the stage the arguments name: credentials and region from the usual AWS settings."""
+    client = boto3.Session(region_name=args.region).client("dynamodb", endpoint_url=args.endpoint_url or None)
+    return ApiKeyStore(client, args.table or table_name("keys", args.stage))
 
 
 def _confirm(stage: str, action: str, assume_yes: bool) -> None:
@@ -52,48 +49,46 @@ def create_key(args, api_key: str | None = None) -> None:
         raise CommandError(
             "a tenant must be 1-64 characters of letters, digits, '.', '_' or '-', starting alphanumeric"
         )
-    table = _connect(args)
+    store = _connect(args)
     _confirm(args.stage, f"create a key for tenant '{args.tenant}'", args.yes)
     key = api_key or generate_key()
-    record = store.ApiKeyRecord(
+    record = ApiKeyRecord(
         key_hash=hash_key(key),
         tenant_id=args.tenant,
         name=args.name or "",
         is_active=True,
         created_at=format_time(datetime.now(UTC)),
     )
-    try:
-        store.insert(record, table)
-    except store.KeyExists:
-        raise CommandError(f"this key exists already (key id {record.key_id}); nothing was written") from None
-    print(f"Created key {record.key_id} for tenant '{record.tenant_id}' in {table}.")
+    if not store.insert(record):
+        raise CommandError(f"this key exists already (key id {record.key_id}); nothing was written")
+    print(f"Created key {record.key_id} for tenant '{record.tenant_id}' in {store.table}.")
     if api_key is None:
         print("The key is shown only now; store it safely:")
         print(key)
 
 
 def list_keys(args) -> None:
-    table = _connect(args)
-    records = store.list_all(table)
+    store = _connect(args)
+    records = store.list_all()
     print(f"{'KEY ID':<14}{'TENANT':<24}{'ACTIVE':<8}{'CREATED':<30}NAME")
     for record in records:
         active = "yes" if record.is_active else "no"
         print(f"{record.key_id:<14}{record.tenant_id:<24}{active:<8}{record.created_at:<30}{record.name}")
-    print(f"{len(records)} key(s) in {table}")
+    print(f"{len(records)} key(s) in {store.table}")
 
 
 def revoke_key(args) -> None:
-    table = _connect(args)
+    store = _connect(args)
     if args.api_key:
         key_hash = hash_key(args.api_key)
     else:
-        matches = [record for record in store.list_all(table) if record.key_id == args.key_id]
+        matches = [record for record in store.list_all() if record.key_id == args.key_id]
         if not matches:
-            raise CommandError(f"no key with id {args.key_id} in {table}")
+            raise CommandError(f"no key with id {args.key_id} in {store.table}")
         key_hash = matches[0].key_hash
     _confirm(args.stage, f"revoke key {key_hash[:12]}", args.yes)
-    if not store.deactivate(key_hash, table):
-        raise CommandError(f"no such key in {table}")
+    if not store.deactivate(key_hash):
+        raise CommandError(f"no such key in {store.table}")
     print(f"Revoked key {key_hash[:12]}. Warm containers may accept it for up to API_KEY_CACHE_SECONDS more.")
 
 

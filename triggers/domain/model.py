@@ -23,7 +23,6 @@ class Event:
     created_at: str
     expires_at: int  # epoch seconds: DynamoDB's TTL attribute
     acknowledged_at: str | None = None
-    request_hash: str | None = None  # set when created with an Idempotency-Key
 
     def public(self) -> dict:
         """The fields a client may see: no tenant, no hashes, no table keys."""
@@ -37,3 +36,13 @@ class Event:
             "acknowledged_at": self.acknowledged_at,
             "expires_at": format_time(datetime.fromtimestamp(self.expires_at, UTC)),
         }
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """What a create with an Idempotency-Key answered, kept apart from the event so that it outlives a delete."""
+
+    event_id: str
+    created_at: str
+    request_hash: str  # of the request that created the event: a retry must match it
+    expires_at: int  # epoch seconds: DynamoDB's TTL attribute

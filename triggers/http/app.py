@@ -10,21 +10,25 @@ Shaped for a Lambda container; each choice below was measured (docs/performance.
 
 import functools
 import inspect
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import inflection
 import yaml
 from connexion import AsyncApp
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
+from connexion.resolver import Resolver
 from connexion.security import ApiKeySecurityHandler
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from triggers import logs, settings
 from triggers.http import problems, validation
 from triggers.http.middleware import BodySizeLimit, RequestContext
+from triggers.settings import Settings
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
 DOCS = SwaggerUIOptions(swagger_ui_path="/v1/docs", spec_path="/v1/openapi.json")
@@ -39,38 +43,50 @@ def load_spec() -> dict:
         return yaml.load(spec, Loader=yaml.CSafeLoader)
 
 
-def create_app(config: settings.Settings | None = None) -> ASGIApp:
-    config = config or settings.current()
-    logs.configure(config.log_level)
+class Handlers:
+    """Resolves the names the spec gives (`x-openapi-router-controller` + `operationId`, `x-apikeyInfoFunc`) to
+    methods of the objects the composition root built: `triggers.operations.events.Events` + `createEvent` is the
+    `create_event` method of the app's `Events` object."""
+
+    def __init__(self, objects: list[object]):
+        self.objects = {f"{type(o).__module__}.{type(o).__qualname__}": o for o in objects}
+
+    def __call__(self, name: str) -> Callable:
+        owner, _, method = name.rpartition(".")
+        return getattr(self.objects[owner], inflection.underscore(method))
+
+
+def create_api(settings: Settings, handlers: Handlers) -> ASGIApp:
+    """The Connexion app of the spec; the docs UI and the spec document come from a second one built on demand."""
     spec = load_spec()
-    return DocsOnDemand(build(config, spec), functools.partial(build, config, spec, docs=True))
+    return DocsOnDemand(build(settings, spec, handlers), functools.partial(build, settings, spec, handlers, docs=True))
 
 
-def build(config: settings.Settings, spec: dict, *, docs: bool = False) -> AsyncApp:
+def build(settings: Settings, spec: dict, handlers: Handlers, *, docs: bool = False) -> AsyncApp:
     """The Connexion app of the spec: its API routes, or (docs=True) also the docs UI and the spec document."""
     app = AsyncApp(
         __name__,
         specification_dir=SPEC.parent,
         middlewares=None if docs else list(API_MIDDLEWARES),
         strict_validation=True,
-        validate_responses=config.validate_responses,
+        validate_responses=settings.validate_responses,
         validator_map=validation.VALIDATORS,
-        security_map={"apiKey": ApiKeyScheme},
+        security_map={"apiKey": api_key_scheme(handlers)},
         swagger_ui_options=DOCS if docs else NO_DOCS,
     )
-    app.add_api(spec)
-    add_request_handling(app, config, spec, error_handlers_on_the_loop=True)
+    app.add_api(spec, resolver=Resolver(function_resolver=handlers))
+    add_request_handling(app, settings, spec)
     return app
 
 
-def add_request_handling(app: AsyncApp, config: settings.Settings, spec: dict, *, error_handlers_on_the_loop) -> None:
+def add_request_handling(app: AsyncApp, settings: Settings, spec: dict) -> None:
     """What every request gets around Connexion's own handling: CORS, its id and log line, the body limit, and
-    problem responses for every error. (The benchmark builds its before-the-levers variants with this too.)"""
+    problem responses for every error."""
     # Outermost first: CORS headers go on every answer, errors included; then the request id and log line.
     app.add_middleware(
         CORSMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
-        allow_origins=list(config.cors_origins),
+        allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Content-Type", "X-API-Key", "X-Request-ID", "Idempotency-Key"],
         expose_headers=[
@@ -85,14 +101,22 @@ def add_request_handling(app: AsyncApp, config: settings.Settings, spec: dict, *
     )
     app.add_middleware(RequestContext, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_ROUTING)
-    problems.register(OnTheLoop(app) if error_handlers_on_the_loop else app, spec["paths"])
+    problems.register(OnTheLoop(app), spec["paths"])
 
 
-class ApiKeyScheme(ApiKeySecurityHandler):
-    """Connexion's API key scheme. Connexion inspects the signature of the spec's `x-apikeyInfoFunc` twice on
-    every request to see which keyword arguments it takes; the answer cannot change, so it is kept."""
+def api_key_scheme(handlers: Handlers) -> type[ApiKeySecurityHandler]:
+    """Connexion's API key scheme, with the spec's `x-apikeyInfoFunc` resolved by `handlers` (Connexion makes an
+    instance per scheme itself, so the resolver travels in the class). Connexion also inspects the signature of
+    that function twice on every request to see which keyword arguments it takes; the answer cannot change, so it
+    is kept."""
 
-    _accepts_kwarg = staticmethod(functools.cache(ApiKeySecurityHandler._accepts_kwarg))
+    class ApiKeyScheme(ApiKeySecurityHandler):
+        _accepts_kwarg = staticmethod(functools.cache(ApiKeySecurityHandler._accepts_kwarg))
+
+        def _resolve_func(self, security_scheme: dict) -> Any:
+            return handlers(security_scheme[self.security_definition_key])
+
+    return ApiKeyScheme
 
 
 class OnTheLoop:

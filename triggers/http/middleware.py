@@ -6,7 +6,7 @@ import time
 from connexion.exceptions import ProblemException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from triggers.http import context
+from triggers import context
 from triggers.settings import MAX_BODY_BYTES
 
 logger = logging.getLogger("triggers.request")
@@ -72,8 +72,10 @@ class RequestContext:
 
 
 def _operation(scope: Scope) -> str | None:
-    """The operationId Connexion's router matched (it names the route: one operation per method and path)."""
-    return scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
+    """The operationId Connexion's router matched (it names the route: one operation per method and path), without
+    the router controller Connexion puts in front of it."""
+    operation_id = scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
+    return operation_id.rpartition(".")[2] if operation_id else None
 
 
 class BodySizeLimit:

@@ -10,6 +10,7 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.problem import problem as connexion_problem
 from starlette.exceptions import HTTPException
 
+from triggers import context
 from triggers.domain.errors import (
     AlreadyAcknowledged,
     DomainError,
@@ -19,7 +20,6 @@ from triggers.domain.errors import (
     RateLimited,
     StorageUnavailable,
 )
-from triggers.http import context
 
 logger = logging.getLogger(__name__)
 

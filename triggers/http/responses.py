@@ -1,6 +1,6 @@
 """The success responses of the operations."""
 
-from triggers.http import context
+from triggers import context
 
 
 def json_response(body: dict, status: int = 200, headers: dict | None = None):

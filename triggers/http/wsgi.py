@@ -1,17 +1,35 @@
 """Runs the ASGI app (Connexion) as a WSGI app for aws-wsgi, in the calling thread.
 
 a2wsgi would do the translation, but it hands every request to an event loop in another thread and waits for it;
-a Lambda container serves one request at a time, so one private loop driven in the calling thread does the same
-work without the thread hop (see docs/performance.md).
+a Lambda container serves one request at a time, so a private loop driven in the calling thread does the same
+work without the thread hop (see docs/performance.md). Each calling thread gets its own loop, so a threaded WSGI
+server can call the adapter from many threads at once.
 
 It also mends what aws-wsgi leaves out of the WSGI environ for API Gateway REST (payload v1) events.
 """
 
 import asyncio
+import threading
+from collections.abc import Callable
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import urlencode
 
+import awsgi
 from starlette.types import ASGIApp
+
+# Swagger UI's images are binary; API Gateway needs them base64-encoded.
+BINARY_TYPES = {"image/png", "image/x-icon"}
+
+
+def lambda_handler(app: ASGIApp) -> Callable[[dict, Any], dict]:
+    """The Lambda handler of an app: API Gateway REST events (payload v1) → aws-wsgi → this adapter → the app."""
+    wsgi_app = WsgiAdapter(app)
+
+    def handler(event: dict, context: Any) -> dict:
+        return awsgi.response(wsgi_app, event, context, base64_content_types=BINARY_TYPES)
+
+    return handler
 
 
 def mend_environ(environ: dict) -> None:
@@ -37,11 +55,17 @@ class WsgiAdapter:
 
     def __init__(self, app: ASGIApp):
         self.app = app
-        self.loop = asyncio.new_event_loop()
+        self.loops = threading.local()
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        loop = getattr(self.loops, "loop", None)
+        if loop is None:
+            loop = self.loops.loop = asyncio.new_event_loop()
+        return loop
 
     def __call__(self, environ, start_response):
         mend_environ(environ)
-        status, headers, body = self.loop.run_until_complete(self._call(environ))
+        status, headers, body = self._loop().run_until_complete(self._call(environ))
         start_response(status, headers)
         # A materialised body: aws-wsgi reads the status before it iterates the body.
         return [body]
@@ -68,7 +92,9 @@ class WsgiAdapter:
             "aws.event": environ.get("awsgi.event"),
             "aws.context": environ.get("awsgi.context"),
         }
-        response = {"status": 500, "headers": [], "body": []}
+        status = 500
+        response_headers: list[tuple[bytes, bytes]] = []
+        body: list[bytes] = []
         sent = False
 
         async def receive():
@@ -79,15 +105,16 @@ class WsgiAdapter:
             return {"type": "http.request", "body": request_body, "more_body": False}
 
         async def send(message):
+            nonlocal status, response_headers
             if message["type"] == "http.response.start":
-                response["status"] = message["status"]
-                response["headers"] = message.get("headers", [])
+                status = message["status"]
+                response_headers = message.get("headers", [])
             elif message["type"] == "http.response.body":
-                response["body"].append(message.get("body", b""))
+                body.append(message.get("body", b""))
 
         await self.app(scope, receive, send)
-        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in response["headers"]]
-        return f"{response['status']} {_reason(response['status'])}", headers, b"".join(response["body"])
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in response_headers]
+        return f"{status} {_reason(status)}", headers, b"".join(body)
 
 
 def _asgi_headers(environ: dict) -> list[tuple[bytes, bytes]]:

@@ -6,29 +6,30 @@ Connexion has validated every argument against openapi.yaml and authenticated th
 
 from connexion import request
 
-from triggers.domain import events
+from triggers.domain.events import EventService
 from triggers.http.responses import json_response
 
 
-async def create_event(body: dict, user: str):
-    event = events.create_event(
-        user, body["source"], body["event_type"], body["payload"], request.headers.get("idempotency-key")
-    )
-    location = f"{request.scope.get('root_path', '')}/v1/events/{event.event_id}"
-    return json_response(
-        {"event_id": event.event_id, "status": "pending", "created_at": event.created_at}, 201, {"Location": location}
-    )
+class Events:
+    def __init__(self, events: EventService):
+        self.events = events
 
+    async def create_event(self, body: dict, user: str):
+        event_id, created_at = self.events.create_event(
+            user, body["source"], body["event_type"], body["payload"], request.headers.get("idempotency-key")
+        )
+        location = f"{request.scope.get('root_path', '')}/v1/events/{event_id}"
+        return json_response(
+            {"event_id": event_id, "status": "pending", "created_at": created_at}, 201, {"Location": location}
+        )
 
-async def get_event(event_id: str, user: str):
-    return json_response(events.get_event(user, event_id).public())
+    async def get_event(self, event_id: str, user: str):
+        return json_response(self.events.get_event(user, event_id).public())
 
+    async def acknowledge_event(self, event_id: str, user: str):
+        acknowledged_at = self.events.acknowledge_event(user, event_id)
+        return json_response({"event_id": event_id, "status": "acknowledged", "acknowledged_at": acknowledged_at})
 
-async def acknowledge_event(event_id: str, user: str):
-    acknowledged_at = events.acknowledge_event(user, event_id)
-    return json_response({"event_id": event_id, "status": "acknowledged", "acknowledged_at": acknowledged_at})
-
-
-async def delete_event(event_id: str, user: str):
-    events.delete_event(user, event_id)
-    return json_response({"event_id": event_id, "deleted": True})
+    async def delete_event(self, event_id: str, user: str):
+        self.events.delete_event(user, event_id)
+        return json_response({"event_id": event_id, "deleted": True})

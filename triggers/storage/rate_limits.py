@@ -1,41 +1,67 @@
-"""The rate-limit table: one counter item per API key and one-minute window.
+"""The rate-limit table: one counter item per (API key or tenant) and one-minute window.
 
 Table definition: serverless.yml, resources.RateLimitsTable. Items expire (TTL) shortly after their window.
+An item holds `used` (requests granted to containers) and `outstanding` (what of those the containers had not yet
+served when they last reported); triggers/auth/rate_limits.py says why.
 """
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from triggers import settings
-from triggers.storage.dynamodb import client, error_code, unavailable_as_domain_error
+from triggers.storage.dynamodb import failed_condition, unavailable_as_domain_error
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
-class WindowExhausted(Exception):
-    """The window's counter cannot take the amount asked for; `used` is how much it had."""
+@dataclass(frozen=True)
+class Counter:
+    """A window's counter as DynamoDB returned it, and whether the reservation asked for was made."""
 
-    def __init__(self, used: int):
-        super().__init__(f"used {used}")
-        self.used = used
+    reserved: bool
+    used: int
+    outstanding: int
 
 
-def reserve(bucket: str, amount: int, limit: int, expires_at: int) -> int:
-    """Add `amount` to the bucket's counter if the total stays within `limit`; returns the new total."""
-    with unavailable_as_domain_error():
+class RateLimitCounter:
+    def __init__(self, client: "DynamoDBClient", table: str):
+        self.client = client
+        self.table = table
+
+    def reserve(
+        self, bucket: str, amount: int, limit: int, outstanding_change: int, max_outstanding: int, expires_at: int
+    ) -> Counter:
+        """Add `amount` to `used` and `outstanding_change` to `outstanding` if `used` stays within `limit` and
+        `outstanding` within `max_outstanding`; either way, the counter's values."""
         try:
-            response = client().update_item(
-                TableName=settings.current().rate_limits_table,
-                Key={"pk": {"S": bucket}},
-                UpdateExpression="ADD used :amount SET expires_at = if_not_exists(expires_at, :expires_at)",
-                ConditionExpression="attribute_not_exists(used) OR used <= :room",
-                ExpressionAttributeValues={
-                    ":amount": {"N": str(amount)},
-                    ":room": {"N": str(limit - amount)},
-                    ":expires_at": {"N": str(expires_at)},
-                },
-                ReturnValues="UPDATED_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            with unavailable_as_domain_error():
+                response = self.client.update_item(
+                    TableName=self.table,
+                    Key={"pk": {"S": bucket}},
+                    UpdateExpression=(
+                        "ADD used :amount, outstanding :change SET expires_at = if_not_exists(expires_at, :expires_at)"
+                    ),
+                    ConditionExpression=(
+                        "attribute_not_exists(used) OR (used <= :room AND outstanding <= :outstanding_room)"
+                    ),
+                    ExpressionAttributeValues={
+                        ":amount": {"N": str(amount)},
+                        ":change": {"N": str(outstanding_change)},
+                        ":room": {"N": str(limit - amount)},
+                        ":outstanding_room": {"N": str(max_outstanding - outstanding_change)},
+                        ":expires_at": {"N": str(expires_at)},
+                    },
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
         except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
+            if not failed_condition(exc):
                 raise
-            raise WindowExhausted(int(exc.response.get("Item", {}).get("used", {}).get("N", limit))) from exc
-    return int(response["Attributes"]["used"]["N"])
+            item: dict[str, Any] = exc.response.get("Item", {})  # type: ignore[assignment]
+            return Counter(
+                False, int(item.get("used", {}).get("N", limit)), int(item.get("outstanding", {}).get("N", 0))
+            )
+        values: dict[str, Any] = response["Attributes"]
+        return Counter(True, int(values["used"]["N"]), int(values.get("outstanding", {}).get("N", 0)))

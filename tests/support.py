@@ -1,0 +1,111 @@
+"""Helpers the tests share: unique ids, request bodies, the Lambda handler driver and problem assertions.
+
+The one module tests import helpers from (fixtures stay in conftest.py files)."""
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+
+from scripts.api_gateway_events import rest_event
+from triggers.app import create_app
+from triggers.http.wsgi import lambda_handler
+from triggers.settings import Settings, from_environment
+from triggers.storage.dynamodb import make_client
+
+STAGE = "test"
+PROBLEM_FIELDS = {"type", "title", "status", "detail", "request_id"}
+# moto answers any credentials; region and keys are explicit so nothing depends on the machine's AWS settings.
+AWS = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def new_event(**overrides) -> dict:
+    body = {"source": "billing", "event_type": "invoice.paid", "payload": {"invoice_id": unique("inv")}}
+    body.update(overrides)
+    return body
+
+
+def stage_settings(endpoint: str, **overrides: str) -> Settings:
+    """The settings of the test stage against a moto endpoint; `overrides` are environment variables."""
+    environment = {
+        "STAGE": STAGE,
+        "DYNAMODB_ENDPOINT_URL": endpoint,
+        # Counted, but high enough that fuzzing never meets it; rate-limit tests set low limits.
+        "RATE_LIMIT_PER_MINUTE": "100000",
+        "AUTH_MODE": "aws",
+        "CURSOR_SECRET": "test-cursor-secret-0123456789abcdef",
+        "VALIDATE_RESPONSES": "true",
+        "API_KEY_CACHE_SECONDS": "0",
+        "LOG_LEVEL": "DEBUG",
+        **overrides,
+    }
+    return from_environment(environment)
+
+
+def client_for(settings: Settings):
+    """A DynamoDB client configured as the app configures its own (timeouts, retries), with test credentials."""
+    return make_client(
+        settings,
+        boto3.Session(
+            region_name=AWS["region_name"],
+            aws_access_key_id=AWS["aws_access_key_id"],
+            aws_secret_access_key=AWS["aws_secret_access_key"],
+        ),
+    )
+
+
+def handler_for(settings: Settings, dynamodb=None):
+    """The Lambda handler of a new container: its own app, key cache and rate-limit leases."""
+    return lambda_handler(create_app(settings, dynamodb or client_for(settings)))
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict
+    body: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def invoke(handler, method, path, *, key=None, body=None, headers=None, query=None, stage="dev") -> Response:
+    """One request through a Lambda handler, as API Gateway would send it."""
+    headers = dict(headers or {})
+    if key is not None:
+        headers["X-API-Key"] = key
+    event = rest_event(method, path, body=body, headers=headers, query=query, stage=stage)
+    context = SimpleNamespace(aws_request_id=str(uuid.uuid4()), function_name="triggers-api-test-api")
+    result = handler(event, context)
+    return Response(int(result["statusCode"]), {k.lower(): v for k, v in result["headers"].items()}, result["body"])
+
+
+def assert_problem(response: Response, status: int, type_: str | None = None) -> dict:
+    assert response.status == status
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json
+    assert PROBLEM_FIELDS <= body.keys()
+    assert body["status"] == status
+    assert body["request_id"] == response.headers["x-request-id"]
+    if type_:
+        assert body["type"] == type_
+    return body
+
+
+def expire(client, table: str, tenant: str, event_id: str) -> None:
+    """Time passes for one event: its TTL is in the past, and DynamoDB has not deleted it yet."""
+    client.update_item(
+        TableName=table,
+        Key={"pk": {"S": f"{tenant}#{event_id}"}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+    )
