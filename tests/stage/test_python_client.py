@@ -123,7 +123,7 @@ def test_a_whole_lifecycle_through_the_generated_client(api):
 
 def test_a_bad_key_is_a_typed_401(api_client_package, stage):
     client_module = importlib.import_module(f"{PACKAGE}.client")
-    inbox = importlib.import_module(f"{PACKAGE}.api.inbox.triggers_operations_inbox_list_inbox")
+    inbox = importlib.import_module(f"{PACKAGE}.api.inbox.list_inbox")
     models = importlib.import_module(f"{PACKAGE}.models")
     with client_module.AuthenticatedClient(
         base_url=stage.url, token="trg_not-a-key-of-this-stage", prefix="", auth_header_name="X-API-Key"
