@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint run fuzz load bench package clean
+.PHONY: help setup test check lint lock run fuzz load bench package clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,7 +17,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt .python-version
 	@echo "== Python virtual environment ($(PYTHON))"
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 13), f"need Python 3.13 (the Lambda runtime), got {sys.version.split()[0]}: install it (pyenv install 3.13) or set PYTHON="' 
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
@@ -33,9 +33,7 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(BIN)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed ## install everything (idempotent)
 
-test: setup ## run every check: lint, unit, API, contract, deploy, local stage
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: setup lint ## run every check: lint, types, unit, API, contract, deploy, local stage
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(CHECKOV_VENV)/bin:$$PATH" $(BIN)/python -m pytest
 
 run: $(BIN)/.installed node_modules/.installed ## the local stage: API + embedded DynamoDB, dev key, URLs, curl line (Ctrl-C stops it)
@@ -48,9 +46,29 @@ fuzz: $(BIN)/.installed ## fuzz a stage: make fuzz URL=<stage url> (keys in TRIG
 load: $(BIN)/.installed node_modules/.installed ## the load test: 20 clients for 60 s against a local stage it starts
 	$(BIN)/python -m scripts.load_test --clients 20 --seconds 60 $(ARGS)
 
-lint: setup ## lint the code
+lint: $(BIN)/.installed ## lint the code and check its types (ruff, mypy)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# The slow suites (packaging and deploy rehearsal, the local stage, contract fuzzing, benchmark, state machine) are
+# left to `make test`.
+FAST_TESTS := --ignore=tests/deploy --ignore=tests/stage --ignore=tests/contract --ignore=tests/bench \
+	--ignore=tests/properties
+
+check: lint ## lint, types and the fast tests (under two minutes): run it before every commit
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(FAST_TESTS) $(ARGS)
+
+# Both lock files come from pyproject.toml (the one declaration), with hashes. requirements-dev.txt is resolved first
+# (everything, for Python 3.13 on Linux x86_64); requirements.txt, the Lambda's, takes its versions from it (-c), so
+# the two always agree, and only versions with manylinux2014 wheels, as the Serverless build installs them.
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.13 \
+	--custom-compile-command "make lock"
+
+lock: $(BIN)/.installed ## re-lock requirements*.txt from pyproject.toml, with hashes (ARGS=--upgrade for newer pins)
+	$(UV_COMPILE) --group dev --python-platform x86_64-unknown-linux-gnu $(ARGS) -o requirements-dev.txt
+	$(UV_COMPILE) -c requirements-dev.txt --python-platform x86_64-manylinux2014 --only-binary :all: \
+		$(ARGS) -o requirements.txt
 
 bench: setup ## run the performance benchmark (docs/performance.md)
 	$(BIN)/python -m bench

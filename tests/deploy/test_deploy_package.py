@@ -72,7 +72,7 @@ def test_pip_gets_lambda_wheels_without_docker(package):
         "3.13",
         "--only-binary=:all:",
     ]
-    assert requirements["noDeploy"] == ["boto3", "botocore"]
+    assert requirements["noDeploy"] == ["boto3", "botocore", "s3transfer"]
     assert requirements.get("slim") is False
 
 
@@ -351,7 +351,7 @@ def test_zip_holds_only_the_app_and_its_dependencies(zip_names):
         path = PurePosixPath(name)
         assert not path.name.startswith(".env"), name
         assert path.name not in ("serverless.yml", "package.json", "package-lock.json", "conftest.py"), name
-    assert not tops & {"boto3", "botocore"}  # noDeploy: the runtime has them
+    assert not tops & {"boto3", "botocore", "s3transfer"}  # noDeploy: the runtime has them
 
 
 def test_zip_has_python_3_13_byte_code_and_no_other(zip_names):
