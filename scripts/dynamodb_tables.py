@@ -12,8 +12,22 @@ import yaml
 from triggers.settings import SERVICE
 
 SERVERLESS_YML = Path(__file__).resolve().parents[1] / "serverless.yml"
-TABLE_RESOURCES = {"events": "EventsTable", "keys": "ApiKeysTable", "ratelimits": "RateLimitsTable"}
-_CREATE_FIELDS = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "BillingMode")
+TABLE_RESOURCES = {
+    "events": "EventsTable",
+    "keys": "ApiKeysTable",
+    "ratelimits": "RateLimitsTable",
+    "subscriptions": "SubscriptionsTable",
+    "deliveries": "DeliveriesTable",
+    "jobs": "JobsTable",
+}
+_CREATE_FIELDS = (
+    "AttributeDefinitions",
+    "KeySchema",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+    "BillingMode",
+    "StreamSpecification",
+)
 
 
 def table_properties(kind: str) -> dict:
@@ -29,7 +43,10 @@ def table_name(kind: str, stage: str) -> str:
 
 def create_table(client, kind: str, name: str) -> None:
     properties = table_properties(kind)
-    client.create_table(TableName=name, **{field: properties[field] for field in _CREATE_FIELDS if field in properties})
+    fields = {field: properties[field] for field in _CREATE_FIELDS if field in properties}
+    if "StreamSpecification" in fields:  # CloudFormation implies StreamEnabled; the API wants it said
+        fields["StreamSpecification"] = {"StreamEnabled": True, **fields["StreamSpecification"]}
+    client.create_table(TableName=name, **fields)
     ttl = properties.get("TimeToLiveSpecification")
     if ttl:
         client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)

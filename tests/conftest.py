@@ -8,10 +8,21 @@ here edits the environment: the app is built from explicit settings (tests/suppo
 import pytest
 
 from scripts import dynamodb_tables, moto_dynamodb
-from tests.support import STAGE, client_for, handler_for, invoke, stage_settings, unique
+from tests.support import (
+    STAGE,
+    EventStream,
+    client_for,
+    handler_for,
+    invoke,
+    queue_client_for,
+    stage_settings,
+    unique,
+    workers_for,
+)
 from triggers.auth.api_keys import generate_key, hash_key
 from triggers.settings import Settings
 from triggers.storage.api_keys import ApiKeyRecord, ApiKeyStore
+from triggers.workers import fanout_handler, jobs_handler
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +51,15 @@ def dynamodb_client(settings):
 
 
 @pytest.fixture(scope="session")
-def lambda_handler(settings, dynamodb_client):
+def queue_client(settings):
+    """An SQS client on moto, with the jobs queue created (the local stage's plugin creates it there)."""
+    client = queue_client_for(settings)
+    client.create_queue(QueueName=settings.jobs_queue)
+    return client
+
+
+@pytest.fixture(scope="session")
+def lambda_handler(settings, dynamodb_client, queue_client):
     """The Lambda handler of one long-lived container, built as the entry point builds it."""
     return handler_for(settings, dynamodb_client)
 
@@ -67,3 +86,37 @@ def call(lambda_handler):
         return invoke(lambda_handler, method, path, **options)
 
     return send
+
+
+@pytest.fixture(scope="session")
+def workers(settings, dynamodb_client, queue_client):
+    """The services of one stream/queue function container (the fan-out and the job runner)."""
+    return workers_for(settings, dynamodb_client)
+
+
+@pytest.fixture
+def stream(settings, workers):
+    """The events table's stream from now on; `stream.pump()` runs the fan-out function on what arrived."""
+    return EventStream(settings, fanout_handler(workers.fanout))
+
+
+@pytest.fixture
+def run_jobs(settings, queue_client, workers):
+    """run_jobs(): feed every message waiting in the jobs queue to the jobs function, as Lambda's SQS poller would,
+    until the queue is empty; returns how many messages ran."""
+    handler = jobs_handler(workers.jobs)
+    url = queue_client.get_queue_url(QueueName=settings.jobs_queue)["QueueUrl"]
+
+    def run() -> int:
+        ran = 0
+        while True:
+            messages = queue_client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return ran
+            records = [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]
+            assert handler({"Records": records}, None) == {"batchItemFailures": []}
+            for message in messages:
+                queue_client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            ran += len(messages)
+
+    return run

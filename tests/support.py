@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 
 from scripts.api_gateway_events import rest_event
-from triggers.app import create_app
+from triggers.app import create_app, create_workers
 from triggers.http.wsgi import lambda_handler
 from triggers.settings import Settings, from_environment
 from triggers.storage.dynamodb import make_client
@@ -38,6 +38,7 @@ def stage_settings(endpoint: str, **overrides: str) -> Settings:
     environment = {
         "STAGE": STAGE,
         "DYNAMODB_ENDPOINT_URL": endpoint,
+        "SQS_ENDPOINT_URL": endpoint,
         # Counted, but high enough that fuzzing never meets it; rate-limit tests set low limits.
         "RATE_LIMIT_PER_MINUTE": "100000",
         "AUTH_MODE": "aws",
@@ -62,9 +63,18 @@ def client_for(settings: Settings):
     )
 
 
+def queue_client_for(settings: Settings):
+    """An SQS client for moto's server (it serves SQS at the same endpoint), with test credentials."""
+    return boto3.Session(
+        region_name=AWS["region_name"],
+        aws_access_key_id=AWS["aws_access_key_id"],
+        aws_secret_access_key=AWS["aws_secret_access_key"],
+    ).client("sqs", endpoint_url=settings.sqs_endpoint_url)
+
+
 def handler_for(settings: Settings, dynamodb=None):
     """The Lambda handler of a new container: its own app, key cache and rate-limit leases."""
-    return lambda_handler(create_app(settings, dynamodb or client_for(settings)))
+    return lambda_handler(create_app(settings, dynamodb or client_for(settings), queue_client_for(settings)))
 
 
 @dataclass
@@ -109,3 +119,45 @@ def expire(client, table: str, tenant: str, event_id: str) -> None:
         UpdateExpression="SET expires_at = :past",
         ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
     )
+
+
+def workers_for(settings: Settings, dynamodb=None):
+    """The services of a stream or queue function's container."""
+    return create_workers(settings, dynamodb or client_for(settings), queue_client_for(settings))
+
+
+class EventStream:
+    """The events table's DynamoDB stream on moto, read from now on and fed, as Lambda would feed it, to the fan-out
+    function's handler: `pump()` hands every record written since the last call over in one batch."""
+
+    def __init__(self, settings: Settings, handler):
+        session = boto3.Session(
+            region_name=AWS["region_name"],
+            aws_access_key_id=AWS["aws_access_key_id"],
+            aws_secret_access_key=AWS["aws_secret_access_key"],
+        )
+        self.client = session.client("dynamodbstreams", endpoint_url=settings.dynamodb_endpoint_url)
+        self.handler = handler
+        arn = client_for(settings).describe_table(TableName=settings.events_table)["Table"]["LatestStreamArn"]
+        shards = self.client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+        self.iterators = [
+            self.client.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST")[
+                "ShardIterator"
+            ]
+            for shard in shards
+        ]
+
+    def records(self) -> list[dict]:
+        records = []
+        for index, iterator in enumerate(self.iterators):
+            response = self.client.get_records(ShardIterator=iterator)
+            records += response["Records"]
+            self.iterators[index] = response["NextShardIterator"]
+        return records
+
+    def pump(self) -> list[dict]:
+        """Feed what arrived to the handler; the records fed (a test may feed them again: a replay)."""
+        records = self.records()
+        if records:
+            assert self.handler({"Records": records}, None) == {"batchItemFailures": []}
+        return records

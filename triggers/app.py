@@ -1,12 +1,14 @@
 """The composition root: builds every store and service of a container from its settings and hands them on.
 
-Nothing else reads the environment or makes a client: the Lambda entry point calls `create_app` with the settings
-of `os.environ`; tests, tools and the benchmark call it with theirs (and may hand it a DynamoDB client).
+Nothing else reads the environment or makes a client: the Lambda entry points call `create_app` (the API) or
+`create_workers` (the stream and queue functions) with the settings of `os.environ`; tests, tools and the
+benchmark call them with theirs (and may hand over their own clients).
 """
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp
 
@@ -14,19 +16,31 @@ from triggers import logs
 from triggers.auth.api_keys import Authenticator
 from triggers.auth.rate_limits import RateLimiter
 from triggers.domain.cursors import CursorSigner
-from triggers.domain.events import EventService
+from triggers.domain.deliveries import DeliveryService
+from triggers.domain.events import EventService, utc_now
+from triggers.domain.fanout import FanOut
+from triggers.domain.jobs import JobService
+from triggers.domain.subscriptions import SubscriptionService
 from triggers.http.app import Handlers, create_api
 from triggers.operations.events import Events
 from triggers.operations.health import Health
 from triggers.operations.inbox import Inbox
+from triggers.operations.jobs import Jobs
+from triggers.operations.subscriptions import Subscriptions
 from triggers.settings import Settings
 from triggers.storage.api_keys import ApiKeyStore
-from triggers.storage.dynamodb import make_client
+from triggers.storage.deliveries import DeliveryStore
+from triggers.storage.dynamodb import PARALLEL_CALLS, make_client
 from triggers.storage.events import EventStore
+from triggers.storage.jobs import JobQueue, JobStore, make_queue_client
 from triggers.storage.rate_limits import RateLimitCounter
+from triggers.storage.subscriptions import SubscriptionStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+# A finished job stays readable this long.
+JOB_RETENTION_SECONDS = 7 * 86400
 
 
 @dataclass(frozen=True)
@@ -34,16 +48,26 @@ class Services:
     events: EventService
     authenticator: Authenticator
     check_storage: Callable[[], None]
+    subscriptions: SubscriptionService
+    deliveries: DeliveryService
+    jobs: JobService
+    fanout: FanOut
 
 
-def build_services(settings: Settings, dynamodb: "DynamoDBClient | None" = None) -> Services:
+def build_services(settings: Settings, dynamodb: "DynamoDBClient | None" = None, sqs: Any = None) -> Services:
     client = dynamodb or make_client(settings)
+    cursors = CursorSigner(settings.cursor_secret)
     keys = ApiKeyStore(client, settings.keys_table)
     limiter = RateLimiter(RateLimitCounter(client, settings.rate_limits_table), settings.rate_limit_per_minute)
+    subscription_store = SubscriptionStore(client, settings.subscriptions_table)
+    delivery_store = DeliveryStore(
+        client, settings.deliveries_table, settings.delivery_shards, ThreadPoolExecutor(PARALLEL_CALLS)
+    )
+    subscriptions = SubscriptionService(subscription_store, cursors, utc_now)
+    deliveries = DeliveryService(delivery_store, subscriptions, cursors, utc_now)
+    queue = JobQueue(lambda: sqs or make_queue_client(settings), settings.jobs_queue)
     return Services(
-        events=EventService(
-            EventStore(client, settings.events_table), CursorSigner(settings.cursor_secret), settings.retention_days
-        ),
+        events=EventService(EventStore(client, settings.events_table), cursors, settings.retention_days),
         authenticator=Authenticator(
             keys,
             limiter,
@@ -51,19 +75,31 @@ def build_services(settings: Settings, dynamodb: "DynamoDBClient | None" = None)
             dev_api_key=settings.dev_api_key if settings.auth_mode == "local" else None,
         ),
         check_storage=keys.check_reachable,
+        subscriptions=subscriptions,
+        deliveries=deliveries,
+        jobs=JobService(JobStore(client, settings.jobs_table, JOB_RETENTION_SECONDS), queue, deliveries, utc_now),
+        fanout=FanOut(subscription_store, delivery_store, utc_now),
     )
 
 
-def create_app(settings: Settings, dynamodb: "DynamoDBClient | None" = None) -> ASGIApp:
-    """The ASGI app of one container: its own client, stores, key cache and rate-limit leases."""
+def create_app(settings: Settings, dynamodb: "DynamoDBClient | None" = None, sqs: Any = None) -> ASGIApp:
+    """The ASGI app of one container: its own clients, stores, key cache and rate-limit leases."""
     logs.configure(settings.log_level)
-    services = build_services(settings, dynamodb)
+    services = build_services(settings, dynamodb, sqs)
     handlers = Handlers(
         [
             services.authenticator,
             Events(services.events),
             Inbox(services.events),
             Health(services.check_storage),
+            Subscriptions(services.subscriptions, services.deliveries, services.jobs),
+            Jobs(services.jobs),
         ]
     )
     return create_api(settings, handlers)
+
+
+def create_workers(settings: Settings, dynamodb: "DynamoDBClient | None" = None, sqs: Any = None) -> Services:
+    """The services of a stream or queue function's container."""
+    logs.configure(settings.log_level)
+    return build_services(settings, dynamodb, sqs)

@@ -34,6 +34,12 @@ class Settings:
     dynamodb_timeout_seconds: float
     dynamodb_max_attempts: int
     rate_limit_per_minute: int  # per API key; 0 turns limits off
+    subscriptions_table: str
+    deliveries_table: str
+    jobs_table: str
+    jobs_queue: str  # the name of the jobs function's SQS queue
+    sqs_endpoint_url: str | None
+    delivery_shards: int  # lanes per subscription queue (docs/design.md: the throughput ceiling)
 
 
 def _flag(value: str) -> bool:
@@ -67,4 +73,10 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         dynamodb_timeout_seconds=float(env.get("DYNAMODB_TIMEOUT_SECONDS", "3")),
         dynamodb_max_attempts=int(env.get("DYNAMODB_MAX_ATTEMPTS", "3")),
         rate_limit_per_minute=int(env.get("RATE_LIMIT_PER_MINUTE", "1000")),
+        subscriptions_table=env.get("DYNAMODB_TABLE_SUBSCRIPTIONS") or table_name("subscriptions", stage),
+        deliveries_table=env.get("DYNAMODB_TABLE_DELIVERIES") or table_name("deliveries", stage),
+        jobs_table=env.get("DYNAMODB_TABLE_JOBS") or table_name("jobs", stage),
+        jobs_queue=env.get("JOBS_QUEUE") or table_name("jobs", stage),
+        sqs_endpoint_url=env.get("SQS_ENDPOINT_URL") or None,
+        delivery_shards=int(env.get("DELIVERY_SHARDS", "4")),
     )

@@ -32,3 +32,16 @@ class RateLimited(DomainError):
         super().__init__(f"limit {limit} per minute")
         self.limit = limit
         self.reset_seconds = reset_seconds
+
+
+class SubscriptionNotFound(DomainError):
+    pass
+
+
+class SubscriptionLimitReached(DomainError):
+    def __init__(self, limit: int):
+        super().__init__(f"A tenant has at most {limit} subscriptions; delete one first.")
+
+
+class JobNotFound(DomainError):
+    pass

@@ -17,8 +17,11 @@ from triggers.domain.errors import (
     EventNotFound,
     IdempotencyKeyReused,
     InvalidCursor,
+    JobNotFound,
     RateLimited,
     StorageUnavailable,
+    SubscriptionLimitReached,
+    SubscriptionNotFound,
 )
 
 logger = logging.getLogger(__name__)
@@ -53,6 +56,9 @@ _DOMAIN = {
     InvalidCursor: (400, "/problems/invalid-cursor", None),  # the exception's own message says which
     StorageUnavailable: (503, "/problems/service-unavailable", "Storage is unavailable; retry later."),
     RateLimited: (429, "/problems/rate-limited", "This API key has made too many requests; retry after Retry-After."),
+    SubscriptionNotFound: (404, "/problems/not-found", "No subscription with this id."),
+    SubscriptionLimitReached: (409, "/problems/subscription-limit", None),  # the exception says the limit
+    JobNotFound: (404, "/problems/not-found", "No job with this id."),
 }
 
 # The same answer whatever was wrong with the key, so probing learns nothing.

@@ -14,7 +14,7 @@ from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
 from connexion.json_schema import Draft4RequestValidator, format_error_with_path
 from connexion.utils import is_null, is_nullable
-from connexion.validators import ParameterValidator
+from connexion.validators import DefaultsJSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
 
 from triggers.http.json_body import StrictJsonBodyValidator
@@ -39,9 +39,10 @@ class Validators:
         return entry[1]
 
 
-# The classes Connexion uses: plain draft 4 for parameters, draft 4 with OpenAPI's `nullable` for bodies.
+# The classes Connexion uses: plain draft 4 for parameters; for bodies, draft 4 with OpenAPI's `nullable` and the
+# spec's defaults filled in (Connexion's DefaultsJSONRequestBodyValidator), so no operation restates a default.
 parameter_validators = Validators(Draft4Validator)
-body_validators = Validators(Draft4RequestValidator)
+body_validators = Validators(DefaultsJSONRequestBodyValidator.extend_with_set_default(Draft4RequestValidator))
 
 
 class BuiltOnceParameterValidator(ParameterValidator):
@@ -57,7 +58,10 @@ class BuiltOnceParameterValidator(ParameterValidator):
 
 
 class BuiltOnceJSONBodyValidator(StrictJsonBodyValidator):
-    """The strict JSON parser of triggers/http/json_body.py, then Connexion's body check with a kept validator."""
+    """The strict JSON parser of triggers/http/json_body.py, then Connexion's body check with a kept validator.
+    The body with its defaults is what the operation gets."""
+
+    MUTABLE_VALIDATION = True
 
     def _validate(self, body):
         if not self._nullable and body is None:

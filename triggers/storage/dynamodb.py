@@ -3,6 +3,7 @@
 import contextlib
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import boto3
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 logger = logging.getLogger(__name__)
+
+# How many calls a request may have in flight at once (leasing, settling, fanning out a batch): 100 items are then
+# four sequential round trips.
+PARALLEL_CALLS = 25
 
 # Errors that mean "try again later", after botocore's own retries gave up.
 _UNAVAILABLE_CODES = {
@@ -37,10 +42,18 @@ def make_client(settings: Settings, session: boto3.Session | None = None) -> "Dy
         endpoint_url=settings.dynamodb_endpoint_url,
         config=Config(
             retries={"mode": "standard", "max_attempts": settings.dynamodb_max_attempts},
+            max_pool_connections=PARALLEL_CALLS,
             connect_timeout=settings.dynamodb_timeout_seconds,
             read_timeout=settings.dynamodb_timeout_seconds,
         ),
     )
+
+
+@dataclass(frozen=True)
+class ConditionFailed[Existing]:
+    """A conditional write that did not happen, and the item DynamoDB returned with the refusal (None if absent)."""
+
+    existing: Existing | None
 
 
 def error_code(exc: ClientError) -> str:

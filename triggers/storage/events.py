@@ -16,14 +16,13 @@ The payload is stored as JSON text: DynamoDB numbers cannot hold every JSON numb
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from triggers.domain.errors import StorageUnavailable
 from triggers.domain.model import ACKNOWLEDGED, PENDING, Event, IdempotencyRecord
-from triggers.storage.dynamodb import failed_condition, unavailable_as_domain_error
+from triggers.storage.dynamodb import ConditionFailed, failed_condition, unavailable_as_domain_error
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -34,13 +33,6 @@ INBOX_INDEX = "inbox"
 
 # Where an inbox page ends: the index's sort key and the table's key of its last item.
 InboxPosition = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class ConditionFailed:
-    """A conditional write that did not happen, and the item DynamoDB returned with the refusal (None if absent)."""
-
-    existing: Event | None
 
 
 def _event_key(tenant_id: str, event_id: str) -> dict:
@@ -168,7 +160,9 @@ class EventStore:
             response = self.client.get_item(TableName=self.table, Key=_event_key(tenant_id, event_id))
         return _live(_from_item(response.get("Item")), now)
 
-    def acknowledge(self, tenant_id: str, event_id: str, acknowledged_at: str, now: int) -> ConditionFailed | None:
+    def acknowledge(
+        self, tenant_id: str, event_id: str, acknowledged_at: str, now: int
+    ) -> ConditionFailed[Event] | None:
         """Pending → acknowledged in one conditional write; when the condition fails, the item as it was."""
         try:
             with unavailable_as_domain_error():
@@ -239,3 +233,17 @@ class EventStore:
         events = [event for event in map(_from_item, response.get("Items", [])) if event is not None]
         last_key = response.get("LastEvaluatedKey")
         return events, (last_key["inbox_sort"]["S"], last_key["pk"]["S"]) if last_key else None
+
+
+def stream_change(record: dict) -> Event | tuple[str, str] | None:
+    """What a DynamoDB Streams record of this table says: a new event (an INSERT of an event item), the
+    (tenant, event id) of an event that is gone (a REMOVE: deleted, or expired by TTL), or None (updates, and
+    idempotency records)."""
+    change = record["dynamodb"]
+    if record["eventName"] == "INSERT" and "event_id" in change.get("NewImage", {}):
+        return _from_item(change["NewImage"])
+    if record["eventName"] == "REMOVE":
+        parts = change["Keys"]["pk"]["S"].split("#")
+        if len(parts) == 2:
+            return parts[0], parts[1]
+    return None

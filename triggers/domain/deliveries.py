@@ -1,0 +1,135 @@
+"""Receiving a subscription's deliveries with leases, settling them, and the dead letters.
+
+A receive is at most three round trips in sequence: the subscription (GetItem), the visible deliveries (one Query
+per lane, at once), then the leases and burials (conditional UpdateItems, at once). A lease is a conditional write
+on the delivery itself, so a stale index entry or a concurrent receive just loses the condition: no delivery is
+ever held by two live leases.
+"""
+
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from triggers.domain.cursors import CursorSigner
+from triggers.domain.model import Delivery, format_time
+from triggers.domain.subscriptions import SubscriptionService
+from triggers.storage.dynamodb import ConditionFailed
+
+if TYPE_CHECKING:
+    from triggers.domain.model import Subscription
+    from triggers.storage.deliveries import DeliveryStore
+
+# Long polling looks again this often; each look is one Query per lane.
+POLL_SECONDS = 1.0
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def time_of_ms(ms: int) -> str:
+    return format_time(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+def lease_token(delivery: Delivery) -> str:
+    return f"{delivery.event_id}.{delivery.lease}"
+
+
+def _parse_token(token: str) -> tuple[str, str] | None:
+    """(event id, lease) of a token this API issued, else None."""
+    event_id, dot, lease = token.partition(".")
+    return (event_id, lease) if dot and len(event_id) == 36 and lease else None
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        store: "DeliveryStore",
+        subscriptions: SubscriptionService,
+        cursors: CursorSigner,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.store = store
+        self.subscriptions = subscriptions
+        self.cursors = cursors
+        self.clock = clock
+        self.sleep = sleep
+
+    def receive(
+        self, tenant_id: str, subscription_id: str, max_events: int, visibility_timeout: int, wait_seconds: int
+    ) -> list[Delivery]:
+        """Lease up to `max_events` deliveries; with `wait_seconds`, look again until some arrive or time is up."""
+        subscription = self.subscriptions.get(tenant_id, subscription_id)
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            leased = [] if subscription.paused else self._receive_once(subscription, max_events, visibility_timeout)
+            left = deadline - time.monotonic()
+            if leased or left <= 0:
+                return leased
+            self.sleep(min(POLL_SECONDS, left))
+
+    def _receive_once(self, subscription: "Subscription", max_events: int, visibility_timeout: int) -> list[Delivery]:
+        now = self.clock()
+        now_ms = _ms(now)
+        candidates = self.store.visible(subscription.subscription_id, now_ms, max_events)
+        spent = [d for d in candidates if d.delivery_count >= subscription.max_deliveries]
+        fresh = [d for d in candidates if d.delivery_count < subscription.max_deliveries]
+        if spent:
+            self.store.bury_many(spent, now_ms, format_time(now), subscription.max_deliveries)
+        leases = [secrets.token_urlsafe(16) for _ in fresh]
+        until_ms = now_ms + visibility_timeout * 1000
+        leased = self.store.lease_many(fresh, now_ms, leases, until_ms, subscription.max_deliveries)
+        return [delivery for delivery in leased if delivery is not None]
+
+    def settle(
+        self, tenant_id: str, subscription_id: str, action: str, tokens: list[str], seconds: list[int] | None = None
+    ) -> list[str]:
+        """`acknowledge`, `release` (after `seconds`) or `extend` (by `seconds`) each lease; each one's outcome in
+        request order: `acknowledged | released | extended | lease_lost | not_found`."""
+        subscription = self.subscriptions.get(tenant_id, subscription_id)
+        now = self.clock()
+        now_ms = _ms(now)
+        parsed = [_parse_token(token) for token in tokens]
+        known = [(index, found) for index, found in enumerate(parsed) if found is not None]
+        offsets = seconds or [0] * len(tokens)
+        results = self.store.settle_many(
+            action,
+            [(subscription.tenant_id, subscription.subscription_id, event_id, lease) for _, (event_id, lease) in known],
+            now_ms,
+            format_time(now),
+            [now_ms + offsets[index] * 1000 for index, _ in known],
+        )
+        done = {"acknowledge": "acknowledged", "release": "released", "extend": "extended"}[action]
+        outcomes = ["not_found"] * len(tokens)
+        for (index, (_, lease)), result in zip(known, results, strict=True):
+            outcomes[index] = done if result is None else _refusal(result, lease)
+        return outcomes
+
+    def dead_letters(
+        self, tenant_id: str, subscription_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[Delivery], str | None]:
+        subscription = self.subscriptions.get(tenant_id, subscription_id)
+        start = None
+        if cursor is not None:
+            dead_sort, pk, sk = self.cursors.decode(cursor, tenant_id, length=3)
+            start = (dead_sort, pk, sk)
+        page, end = self.store.dead_page(subscription.subscription_id, limit, start)
+        return page, self.cursors.encode(end, tenant_id) if end else None
+
+    def redrive(self, tenant_id: str, subscription_id: str, event_ids: list[str]) -> list[str]:
+        """Make these dead letters receivable again; each one's outcome in request order: `redriven | not_found`."""
+        subscription = self.subscriptions.get(tenant_id, subscription_id)
+        done = self.store.redrive_many(tenant_id, subscription.subscription_id, event_ids, _ms(self.clock()))
+        return ["redriven" if redriven else "not_found" for redriven in done]
+
+
+def _refusal(refused: ConditionFailed[Delivery], lease: str) -> str:
+    """Why a settle did not happen: the delivery is held under another lease (or this one ended), or there is no
+    such lease to settle."""
+    delivery = refused.existing
+    if delivery is None or delivery.visible_at is None:
+        return "not_found"  # no such delivery here, or it is acknowledged or dead
+    return "lease_lost"

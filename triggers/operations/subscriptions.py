@@ -1,0 +1,101 @@
+"""/v1/subscriptions and what hangs below it: receive, ack, nack, extend, dead letters and redrive.
+
+Connexion has validated every argument against openapi.yaml (and filled in the body's defaults) and authenticated
+the key before these run; `user` is the caller's tenant.
+"""
+
+from connexion import request
+
+from triggers.domain.deliveries import DeliveryService, lease_token, time_of_ms
+from triggers.domain.jobs import JobService
+from triggers.domain.model import Delivery
+from triggers.domain.subscriptions import SubscriptionService, filter_of
+from triggers.http.responses import json_response
+
+
+def _delivery(delivery: Delivery) -> dict:
+    return {
+        "lease_token": lease_token(delivery),
+        "delivery_count": delivery.delivery_count,
+        "lease_expires_at": time_of_ms(delivery.visible_at or 0),
+        "event": delivery.event,
+    }
+
+
+def _dead_letter(delivery: Delivery) -> dict:
+    return {
+        "event_id": delivery.event_id,
+        "delivery_count": delivery.delivery_count,
+        "died_at": delivery.died_at,
+        "event": delivery.event,
+    }
+
+
+def _outcomes(tokens: list[str], outcomes: list[str]) -> dict:
+    return {"results": [{"lease_token": t, "outcome": o} for t, o in zip(tokens, outcomes, strict=True)]}
+
+
+class Subscriptions:
+    def __init__(self, subscriptions: SubscriptionService, deliveries: DeliveryService, jobs: JobService):
+        self.subscriptions = subscriptions
+        self.deliveries = deliveries
+        self.jobs = jobs
+
+    async def create_subscription(self, body: dict, user: str):
+        subscription = self.subscriptions.create(
+            user, body["name"], filter_of(body.get("filter")), body["max_deliveries"]
+        )
+        location = f"{request.scope.get('root_path', '')}/v1/subscriptions/{subscription.subscription_id}"
+        return json_response(subscription.public(), 201, {"Location": location})
+
+    async def list_subscriptions(self, user: str, limit: int, cursor: str | None = None):
+        page, next_cursor = self.subscriptions.page(user, limit, cursor)
+        return json_response({"subscriptions": [s.public() for s in page], "next_cursor": next_cursor})
+
+    async def get_subscription(self, subscription_id: str, user: str):
+        return json_response(self.subscriptions.get(user, subscription_id).public())
+
+    async def update_subscription(self, subscription_id: str, body: dict, user: str):
+        changes = {**body, **({"filter": filter_of(body["filter"])} if "filter" in body else {})}
+        return json_response(self.subscriptions.update(user, subscription_id, changes).public())
+
+    async def delete_subscription(self, subscription_id: str, user: str):
+        self.subscriptions.delete(user, subscription_id)
+        return json_response({"subscription_id": subscription_id, "deleted": True})
+
+    async def receive_deliveries(self, subscription_id: str, body: dict, user: str):
+        leased = self.deliveries.receive(
+            user, subscription_id, body["max_events"], body["visibility_timeout"], body["wait_seconds"]
+        )
+        return json_response({"deliveries": [_delivery(delivery) for delivery in leased]})
+
+    async def ack_deliveries(self, subscription_id: str, body: dict, user: str):
+        tokens = body["lease_tokens"]
+        return json_response(_outcomes(tokens, self.deliveries.settle(user, subscription_id, "acknowledge", tokens)))
+
+    async def nack_deliveries(self, subscription_id: str, body: dict, user: str):
+        tokens = [item["lease_token"] for item in body["items"]]
+        delays = [item["delay_seconds"] for item in body["items"]]
+        return json_response(
+            _outcomes(tokens, self.deliveries.settle(user, subscription_id, "release", tokens, delays))
+        )
+
+    async def extend_leases(self, subscription_id: str, body: dict, user: str):
+        tokens = [item["lease_token"] for item in body["items"]]
+        timeouts = [item["visibility_timeout"] for item in body["items"]]
+        outcomes = self.deliveries.settle(user, subscription_id, "extend", tokens, timeouts)
+        return json_response(_outcomes(tokens, outcomes))
+
+    async def list_dead_letters(self, subscription_id: str, user: str, limit: int, cursor: str | None = None):
+        page, next_cursor = self.deliveries.dead_letters(user, subscription_id, limit, cursor)
+        return json_response({"dead_letters": [_dead_letter(d) for d in page], "next_cursor": next_cursor})
+
+    async def redrive_dead_letters(self, subscription_id: str, body: dict, user: str):
+        if body.get("all"):
+            job = self.jobs.start_redrive(user, subscription_id)
+            location = f"{request.scope.get('root_path', '')}/v1/jobs/{job.job_id}"
+            return json_response(job.public(), 202, {"Location": location})
+        event_ids = body["event_ids"]
+        outcomes = self.deliveries.redrive(user, subscription_id, event_ids)
+        results = [{"event_id": e, "outcome": o} for e, o in zip(event_ids, outcomes, strict=True)]
+        return json_response({"results": results})

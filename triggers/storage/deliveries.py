@@ -1,0 +1,287 @@
+"""The deliveries table: one item per event and subscription. It reports what DynamoDB did; the domain decides.
+
+Keys (table definition: serverless.yml, resources.DeliveriesTable):
+- `pk` = `<tenant>#<event_id>`, `sk` = `<subscription_id>`: a lease, ack or redrive is one call on one item, the
+  tenant is part of the key, and all deliveries of an event are one Query away (a deleted event takes them along).
+- `visible` index: `lane` = `<subscription_id>#<shard>` and `visible_at` (epoch ms), present only while the delivery
+  can be received or is leased. A lease moves `visible_at` to the lease's end, so a receive reads only deliveries
+  whose time has come: what it returns, whatever the backlog elsewhere. A subscription's deliveries spread over
+  `shards` lanes (by a hash of the event id), so one subscription is not held to one partition's write rate.
+- `dead` index: `dead_sub` (the subscription) and `dead_sort` (`<died_at>#<event_id>`), present only while dead.
+- `event` is the event as created (JSON of its public fields), so a receive reads no other table: a delivery
+  costs the event's size in write units, once per matching subscription.
+- An acknowledged delivery keeps its item (no lane): a replayed stream record cannot make it again.
+- `expires_at` is the event's TTL: a delivery goes with its event.
+Index reads are eventually consistent, so every change is a conditional write on the item itself: a stale index
+entry just loses its condition.
+"""
+
+import json
+import zlib
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from triggers.domain.model import Delivery
+from triggers.storage.dynamodb import ConditionFailed, failed_condition, unavailable_as_domain_error
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+VISIBLE_INDEX = "visible"
+DEAD_INDEX = "dead"
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+# Where a dead-letter page ends: the index's sort key and the table's key of its last item.
+DeadPosition = tuple[str, str, str]
+
+
+def _key(tenant_id: str, event_id: str, subscription_id: str) -> dict:
+    return {"pk": {"S": f"{tenant_id}#{event_id}"}, "sk": {"S": subscription_id}}
+
+
+def lane(subscription_id: str, event_id: str, shards: int) -> str:
+    return f"{subscription_id}#{zlib.crc32(event_id.encode()) % shards}"
+
+
+def _from_item(item: dict) -> Delivery:
+    return Delivery(
+        tenant_id=item["tenant_id"]["S"],
+        subscription_id=item["sk"]["S"],
+        event_id=item["event_id"]["S"],
+        delivery_count=int(item["delivery_count"]["N"]),
+        visible_at=int(item["visible_at"]["N"]) if "visible_at" in item else None,
+        lease=item.get("lease", {}).get("S"),
+        died_at=item.get("died_at", {}).get("S"),
+        acknowledged_at=item.get("acknowledged_at", {}).get("S"),
+        expires_at=int(item.get("expires_at", {}).get("N", 0)),
+        event=json.loads(item["event"]["S"]) if "event" in item else None,
+    )
+
+
+class DeliveryStore:
+    def __init__(self, client: "DynamoDBClient", table: str, shards: int, pool: Executor):
+        self.client = client
+        self.table = table
+        self.shards = shards
+        self.pool = pool  # calls that do not depend on each other go out together
+
+    def _each(self, call: Callable[[Item], Result], items: Iterable[Item]) -> list[Result]:
+        return list(self.pool.map(call, items))
+
+    def _update(self, key: dict, condition: str, update: str, values: dict) -> ConditionFailed[Delivery] | dict:
+        """One conditional UpdateItem: the new item, or the refusal with the item as it was."""
+        try:
+            with unavailable_as_domain_error():
+                response = self.client.update_item(
+                    TableName=self.table,
+                    Key=key,
+                    ConditionExpression=condition,
+                    UpdateExpression=update,
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ClientError as exc:
+            if not failed_condition(exc):
+                raise
+            old: dict | None = exc.response.get("Item")  # type: ignore[assignment]
+            return ConditionFailed(_from_item(old) if old else None)
+        return response["Attributes"]
+
+    # Fan-out
+
+    def insert_many(self, deliveries: list[Delivery], visible_at: int) -> int:
+        """Store new deliveries (in parallel); one that exists already is left as it is. How many were new."""
+
+        def insert(delivery: Delivery) -> bool:
+            try:
+                with unavailable_as_domain_error():
+                    self.client.put_item(
+                        TableName=self.table,
+                        Item={
+                            **_key(delivery.tenant_id, delivery.event_id, delivery.subscription_id),
+                            "tenant_id": {"S": delivery.tenant_id},
+                            "event_id": {"S": delivery.event_id},
+                            "delivery_count": {"N": "0"},
+                            "lane": {"S": lane(delivery.subscription_id, delivery.event_id, self.shards)},
+                            "visible_at": {"N": str(visible_at)},
+                            "expires_at": {"N": str(delivery.expires_at)},
+                            "event": {"S": json.dumps(delivery.event, ensure_ascii=False, separators=(",", ":"))},
+                        },
+                        ConditionExpression="attribute_not_exists(pk)",
+                    )
+            except ClientError as exc:
+                if failed_condition(exc):
+                    return False
+                raise
+            return True
+
+        return sum(self._each(insert, deliveries))
+
+    def delete_for_event(self, tenant_id: str, event_id: str) -> int:
+        """Remove every delivery of an event (it was deleted or expired): a Query, then 25 deletes a call."""
+        with unavailable_as_domain_error():
+            items = self.client.query(
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"{tenant_id}#{event_id}"}},
+                ProjectionExpression="pk, sk",
+                ConsistentRead=True,
+            ).get("Items", [])
+        for start in range(0, len(items), 25):
+            request: dict[str, Any] = {
+                self.table: [{"DeleteRequest": {"Key": item}} for item in items[start : start + 25]]
+            }
+            while request:
+                with unavailable_as_domain_error():
+                    request = self.client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+        return len(items)
+
+    # Receive
+
+    def visible(self, subscription_id: str, now_ms: int, limit: int) -> list[Delivery]:
+        """Up to `limit` deliveries whose time has come, oldest first: one Query per lane, all at once. What the index
+        says may be stale; the conditional writes that follow decide."""
+
+        def lane_query(shard: int) -> list[dict]:
+            with unavailable_as_domain_error():
+                return self.client.query(
+                    TableName=self.table,
+                    IndexName=VISIBLE_INDEX,
+                    KeyConditionExpression="lane = :lane AND visible_at <= :now",
+                    ExpressionAttributeValues={
+                        ":lane": {"S": f"{subscription_id}#{shard}"},
+                        ":now": {"N": str(now_ms)},
+                    },
+                    Limit=limit,
+                ).get("Items", [])
+
+        items = [item for page in self._each(lane_query, range(self.shards)) for item in page]
+        items.sort(key=lambda item: int(item["visible_at"]["N"]))
+        return [_from_item(item) for item in items[:limit]]
+
+    def lease_many(
+        self, deliveries: list[Delivery], now_ms: int, leases: list[str], until_ms: int, max_deliveries: int
+    ) -> list[Delivery | None]:
+        """Lease each delivery whose time has come, whose event has not expired and that has been received fewer
+        than `max_deliveries` times; the leased delivery, or None where the condition failed."""
+
+        def lease(pair: tuple[Delivery, str]) -> Delivery | None:
+            delivery, nonce = pair
+            result = self._update(
+                _key(delivery.tenant_id, delivery.event_id, delivery.subscription_id),
+                "lane = :lane AND visible_at <= :now AND delivery_count < :max AND expires_at > :now_s",
+                "SET visible_at = :until, lease = :lease ADD delivery_count :one",
+                {
+                    ":lane": {"S": lane(delivery.subscription_id, delivery.event_id, self.shards)},
+                    ":now": {"N": str(now_ms)},
+                    ":max": {"N": str(max_deliveries)},
+                    ":until": {"N": str(until_ms)},
+                    ":lease": {"S": nonce},
+                    ":one": {"N": "1"},
+                    ":now_s": {"N": str(now_ms // 1000)},
+                },
+            )
+            return None if isinstance(result, ConditionFailed) else _from_item(result)
+
+        return self._each(lease, zip(deliveries, leases, strict=True))
+
+    def bury_many(self, deliveries: list[Delivery], now_ms: int, died_at: str, max_deliveries: int) -> list[bool]:
+        """Move to the dead letters each delivery whose time has come and that was received `max_deliveries` times."""
+
+        def bury(delivery: Delivery) -> bool:
+            result = self._update(
+                _key(delivery.tenant_id, delivery.event_id, delivery.subscription_id),
+                "lane = :lane AND visible_at <= :now AND delivery_count >= :max",
+                "REMOVE lane, visible_at, lease SET dead_sub = :sub, dead_sort = :sort, died_at = :died_at",
+                {
+                    ":lane": {"S": lane(delivery.subscription_id, delivery.event_id, self.shards)},
+                    ":now": {"N": str(now_ms)},
+                    ":max": {"N": str(max_deliveries)},
+                    ":sub": {"S": delivery.subscription_id},
+                    ":sort": {"S": f"{died_at}#{delivery.event_id}"},
+                    ":died_at": {"S": died_at},
+                },
+            )
+            return not isinstance(result, ConditionFailed)
+
+        return self._each(bury, deliveries)
+
+    # Settle: each item is (tenant, subscription, event id, lease)
+
+    def settle_many(
+        self, action: str, leases: list[tuple[str, str, str, str]], now_ms: int, at: str, until_ms: list[int]
+    ) -> list[ConditionFailed[Delivery] | None]:
+        """`acknowledge`, `release` (visible again at `until_ms`) or `extend` (to `until_ms`, only while the lease
+        lasts) each lease; None where done, else the refusal with the delivery as it was."""
+        condition = "lease = :lease AND attribute_exists(lane)"
+        update = {
+            "acknowledge": "REMOVE lane, visible_at, lease SET acknowledged_at = :at",
+            "release": "SET visible_at = :until REMOVE lease",
+            "extend": "SET visible_at = :until",
+        }[action]
+        if action == "extend":
+            condition += " AND visible_at > :now"
+
+        def settle(pair: tuple[tuple[str, str, str, str], int]) -> ConditionFailed[Delivery] | None:
+            (tenant_id, subscription_id, event_id, nonce), until = pair
+            values = {":lease": {"S": nonce}}
+            if action == "acknowledge":
+                values[":at"] = {"S": at}
+            else:
+                values[":until"] = {"N": str(until)}
+            if action == "extend":
+                values[":now"] = {"N": str(now_ms)}
+            result = self._update(_key(tenant_id, event_id, subscription_id), condition, update, values)
+            return result if isinstance(result, ConditionFailed) else None
+
+        return self._each(settle, zip(leases, until_ms, strict=True))
+
+    # Dead letters
+
+    def dead_page(
+        self, subscription_id: str, limit: int, start: DeadPosition | None
+    ) -> tuple[list[Delivery], DeadPosition | None]:
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": DEAD_INDEX,
+            "KeyConditionExpression": "dead_sub = :sub",
+            "ExpressionAttributeValues": {":sub": {"S": subscription_id}},
+            "Limit": limit,
+        }
+        if start is not None:
+            dead_sort, pk, sk = start
+            query["ExclusiveStartKey"] = {
+                "dead_sub": {"S": subscription_id},
+                "dead_sort": {"S": dead_sort},
+                "pk": {"S": pk},
+                "sk": {"S": sk},
+            }
+        with unavailable_as_domain_error():
+            response = self.client.query(**query)
+        deliveries = [_from_item(item) for item in response.get("Items", [])]
+        last: Any = response.get("LastEvaluatedKey")
+        return deliveries, (last["dead_sort"]["S"], last["pk"]["S"], last["sk"]["S"]) if last else None
+
+    def redrive_many(self, tenant_id: str, subscription_id: str, event_ids: list[str], now_ms: int) -> list[bool]:
+        """Make each dead delivery receivable again with a count of 0; False where it was not dead."""
+
+        def redrive(event_id: str) -> bool:
+            result = self._update(
+                _key(tenant_id, event_id, subscription_id),
+                "attribute_exists(dead_sub)",
+                "REMOVE dead_sub, dead_sort, died_at SET lane = :lane, visible_at = :now, delivery_count = :zero",
+                {
+                    ":lane": {"S": lane(subscription_id, event_id, self.shards)},
+                    ":now": {"N": str(now_ms)},
+                    ":zero": {"N": "0"},
+                },
+            )
+            return not isinstance(result, ConditionFailed)
+
+        return self._each(redrive, event_ids)
