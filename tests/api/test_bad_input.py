@@ -72,3 +72,20 @@ def test_round_trips_exactly(post_raw, call, payload_json):
 @pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/x-www-form-urlencoded"])
 def test_wrong_content_type_is_415(post_raw, content_type):
     assert_problem(post_raw(envelope("{}"), content_type), 415)
+
+
+@pytest.mark.parametrize("content_type", ["Application/Json", "APPLICATION/JSON; charset=utf-8"])
+def test_a_json_media_type_in_any_case_is_validated(post_raw, content_type):
+    """Media types are case-insensitive: the body is validated (400), never handed on unchecked."""
+    status = post_raw(b'{"source": "s", "event_type": "t", "payload": "not an object"}', content_type).status
+    assert status == 400
+    assert post_raw(envelope('{"n": 1}'), content_type).status == 201
+
+
+def test_a_json_body_without_content_type_is_read_as_json(lambda_handler, make_api_key):
+    key, _ = make_api_key()
+    event = rest_event("POST", "/v1/events", headers={"X-API-Key": key})
+    event["body"] = envelope('{"n": 2}').decode()
+    assert lambda_handler(event, None)["statusCode"] == "201"
+    event["body"] = '{"source": "s"}'
+    assert lambda_handler(event, None)["statusCode"] == "400"

@@ -4,12 +4,14 @@ inbox page reads whatever the backlog (a page costs what it returns, not what th
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 
 from tests.support import client_for, handler_for, invoke, new_event, stage_settings, unique
-from triggers.domain.model import ACKNOWLEDGED, PENDING, Event, format_time
+from triggers.domain.model import ACKNOWLEDGED, PENDING, Delivery, Event, format_time
+from triggers.storage.deliveries import DeliveryStore
 from triggers.storage.events import EventStore
 
 PAGE = 50
@@ -56,7 +58,12 @@ def container(moto_endpoint, dynamodb_client, make_api_key):
     def make(**overrides):
         settings = stage_settings(moto_endpoint, API_KEY_CACHE_SECONDS="60", **overrides)
         client = client_for(settings)
-        tables = {settings.events_table: "events", settings.keys_table: "keys", settings.rate_limits_table: "limits"}
+        tables = {
+            settings.events_table: "events",
+            settings.keys_table: "keys",
+            settings.rate_limits_table: "limits",
+            settings.deliveries_table: "deliveries",
+        }
         recorder = Recorder(client, tables)
         key, tenant = make_api_key()
         return handler_for(settings, client), recorder, key, tenant
@@ -142,3 +149,68 @@ def test_an_inbox_page_reads_what_it_returns_whatever_the_backlog(container, set
     assert scanned(tenant_with(10)) == 10  # beside the tenant with the backlog
     assert scanned(tenant_with(10, acknowledged=backlog)) == 10
     assert Counter(recorder.calls) == Counter({"Query events": 4, "GetItem keys": 4})
+
+
+def _subscribe(handler, key: str) -> str:
+    response = invoke(handler, "POST", "/v1/subscriptions", key=key, body={"name": "budget"})
+    assert response.status == 201
+    return response.json["subscription_id"]
+
+
+def _fill(settings, dynamodb_client, tenant: str, subscription_id: str, count: int) -> None:
+    """`count` receivable deliveries in a subscription, written as the fan-out writes them."""
+    store = DeliveryStore(dynamodb_client, settings.deliveries_table, settings.delivery_shards, ThreadPoolExecutor(25))
+    now, expires_at = datetime.now(UTC), int(time.time()) + 86400
+    events = [
+        Event(tenant, str(uuid.uuid4()), "billing", "invoice.paid", {"n": n}, PENDING, format_time(now), expires_at)
+        for n in range(count)
+    ]
+    deliveries = [
+        Delivery(tenant, subscription_id, event.event_id, 0, expires_at=expires_at, event=event.public())
+        for event in events
+    ]
+    store.insert_many(deliveries, visible_at=int(time.time() * 1000) - 1000)
+
+
+def test_receive_and_ack_cost_one_call_per_delivery_and_a_query_per_lane(container, settings, dynamodb_client):
+    handler, recorder, key, tenant = container(RATE_LIMIT_PER_MINUTE="0")
+    subscription = _subscribe(handler, key)
+    _fill(settings, dynamodb_client, tenant, subscription, 120)
+    recorder.take()
+    path = f"/v1/subscriptions/{subscription}"
+    received = invoke(handler, "POST", path + "/receive", key=key, body={"max_events": 10}).json["deliveries"]
+    assert len(received) == 10
+    shards = settings.delivery_shards
+    # In sequence: the subscription; the lanes' Queries at once; the leases at once.
+    assert Counter(recorder.take()) == Counter({"GetItem": 1, "Query deliveries": shards, "UpdateItem deliveries": 10})
+    many = invoke(handler, "POST", path + "/receive", key=key, body={"max_events": 100}).json["deliveries"]
+    recorder.take()
+    tokens = [d["lease_token"] for d in many]
+    acked = invoke(handler, "POST", path + "/ack", key=key, body={"lease_tokens": tokens}).json["results"]
+    assert {r["outcome"] for r in acked} == {"acknowledged"} and len(acked) == 100
+    # The subscription, then 100 conditional writes 25 at a time: 1 + 4 round trips in sequence.
+    assert Counter(recorder.take()) == Counter({"GetItem": 1, "UpdateItem deliveries": 100})
+
+
+def test_a_receive_reads_what_it_returns_whatever_else_is_held(container, settings, dynamodb_client):
+    """Items a receive of 10 reads (ScannedCount over its lanes): with 10 deliveries; beside 600 in another
+    subscription of the tenant and 600 of another tenant; with 600 of its own."""
+    handler, recorder, key, tenant = container(RATE_LIMIT_PER_MINUTE="0")
+    mine, neighbour = _subscribe(handler, key), _subscribe(handler, key)
+    _, _, other_key, other_tenant = container(RATE_LIMIT_PER_MINUTE="0")
+    stranger = _subscribe(handler, other_key)
+
+    def scanned(subscription: str) -> int:
+        recorder.scanned.clear()
+        body = {"max_events": 10, "visibility_timeout": 1}
+        assert invoke(handler, "POST", f"/v1/subscriptions/{subscription}/receive", key=key, body=body).status == 200
+        return sum(recorder.scanned)
+
+    _fill(settings, dynamodb_client, tenant, mine, 10)
+    assert scanned(mine) == 10
+    time.sleep(1.1)  # the leases end
+    _fill(settings, dynamodb_client, tenant, neighbour, 600)
+    _fill(settings, dynamodb_client, other_tenant, stranger, 600)
+    assert scanned(mine) == 10
+    _fill(settings, dynamodb_client, tenant, mine, 590)
+    assert scanned(mine) <= 10 * settings.delivery_shards  # each lane reads at most what a receive can return

@@ -27,7 +27,7 @@ from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from triggers.http import problems, validation
-from triggers.http.middleware import BodySizeLimit, RequestContext
+from triggers.http.middleware import BodySizeLimit, ContentTypes, RequestContext
 from triggers.settings import Settings
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
@@ -101,6 +101,7 @@ def add_request_handling(app: AsyncApp, settings: Settings, spec: dict) -> None:
     )
     app.add_middleware(RequestContext, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_ROUTING)
+    app.add_middleware(ContentTypes, position=MiddlewarePosition.BEFORE_ROUTING)
     problems.register(OnTheLoop(app), spec["paths"])
 
 

@@ -78,6 +78,26 @@ def _operation(scope: Scope) -> str | None:
     return operation_id.rpartition(".")[2] if operation_id else None
 
 
+class ContentTypes:
+    """Every body reaches validation as the spec declares it. Media types are case-insensitive (RFC 9110), but
+    Connexion picks the body validator with a case-sensitive match, so `Application/Json` skipped validation;
+    and with no Content-Type at all Connexion validates the body as JSON but hands the operation raw bytes. The
+    media type is lower-cased, and a request that can carry a body and names no type is taken as JSON (the only
+    type this API reads)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            headers = [(k, v) for k, v in scope.get("headers", []) if k != b"content-type"]
+            given = _header(scope, b"content-type")
+            media_type, semicolon, parameters = (given or "application/json").partition(";")
+            value = media_type.strip().lower() + semicolon + parameters
+            scope = {**scope, "headers": [*headers, (b"content-type", value.encode("latin-1"))]}
+        await self.app(scope, receive, send)
+
+
 class BodySizeLimit:
     """413 before anything reads the body. Inside Connexion's exception handling, so it answers as a problem."""
 
