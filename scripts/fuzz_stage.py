@@ -158,6 +158,8 @@ def main(argv=None) -> int:
     print("$ " + " ".join(command[1:]), flush=True)
     # Schemathesis reads its settings from the written file only: no key variable is needed in its environment.
     env = {k: v for k, v in os.environ.items() if k not in KEY_VARIABLES}
+    env["SCHEMATHESIS_HOOKS"] = "scripts.fuzz_hooks"  # long-poll waits cut to 0 (see that module)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
 
 

@@ -9,6 +9,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
+import scripts.fuzz_hooks  # noqa: F401 (registers the hooks: long-poll waits cut to 0)
 from tests.support import unique
 from triggers.app import create_app
 from triggers.auth.api_keys import generate_key, hash_key
@@ -37,14 +38,6 @@ def api_schema(settings, dynamodb_client, queue_client, fuzz_key):
 
         def set(self, case, data, ctx):
             case.headers = {**(case.headers or {}), "X-API-Key": data}
-
-    @schema.hook("map_body")
-    def short_waits(ctx, body):
-        """Long polling waits up to `wait_seconds` (0-20) when nothing arrives: a valid wait is cut to 0, so a run
-        stays short; what the wait does is tested in tests/api/test_subscriptions.py."""
-        if isinstance(body, dict) and type(body.get("wait_seconds")) is int and 0 < body["wait_seconds"] <= 20:
-            return {**body, "wait_seconds": 0}
-        return body
 
     return schema
 
