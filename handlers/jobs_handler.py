@@ -2,7 +2,7 @@
 
 import os
 
-from triggers.app import create_workers
+from triggers.services import create_workers
 from triggers.settings import from_environment
 from triggers.workers import jobs_handler
 

@@ -12,8 +12,9 @@ from typing import Any
 import boto3
 
 from scripts.api_gateway_events import rest_event
-from triggers.app import create_app, create_workers
+from triggers.app import create_app
 from triggers.http.wsgi import lambda_handler
+from triggers.services import create_workers
 from triggers.settings import Settings, from_environment
 from triggers.storage.dynamodb import make_client
 

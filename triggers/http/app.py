@@ -5,7 +5,8 @@ Shaped for a Lambda container; each choice below was measured (docs/performance.
   come from a second app, built the first time someone asks for them;
 - request validators are built once per schema, not per request (triggers/http/validation.py);
 - the API key scheme inspects the key function's signature once, not twice per request;
-- error handlers run on the event loop: Connexion would start a worker thread for each error response.
+- error handlers run on the event loop: Connexion would start a worker thread for each error response;
+- the spec is not validated against the OpenAPI schema at every cold start (below).
 """
 
 import functools
@@ -22,6 +23,7 @@ from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from connexion.security import ApiKeySecurityHandler
+from connexion.spec import OpenAPISpecification
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -35,6 +37,12 @@ DOCS = SwaggerUIOptions(swagger_ui_path="/v1/docs", spec_path="/v1/openapi.json"
 DOCS_PATHS = ("/v1/docs", "/v1/openapi.json", "/v1/openapi.yaml")
 NO_DOCS = SwaggerUIOptions(serve_spec=False, swagger_ui=False)
 API_MIDDLEWARES = [m for m in ConnexionMiddleware.default_middlewares if m is not SwaggerUIMiddleware]
+
+# Connexion checks the whole spec against the OpenAPI schema each time it loads it: about 110 ms of every cold
+# start for this spec, and two loads at the first docs request (docs/performance.md). The spec is checked where it
+# changes instead, by `make test` (openapi-spec-validator and Redocly, tests/stage/test_clients_and_spec.py), so
+# the app loads it as it is; Connexion has no option for this, hence the one replaced method.
+OpenAPISpecification._validate_spec = classmethod(lambda cls, spec: None)  # type: ignore[method-assign]
 
 
 def load_spec() -> dict:

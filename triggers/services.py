@@ -1,0 +1,81 @@
+"""The composition root of every container: builds each store and service from the settings and hands them on.
+
+Nothing else reads the environment or makes a client: the Lambda entry points call `create_workers` (the stream
+and queue functions) or triggers/app.py's `create_app` (the API, built on `build_services`) with the settings of
+`os.environ`; tests, tools and the benchmark call them with theirs (and may hand over their own clients). Nothing
+here imports the HTTP layer, so a worker's cold start does not pay for Connexion.
+"""
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from triggers import logs
+from triggers.auth.api_keys import Authenticator
+from triggers.auth.rate_limits import RateLimiter
+from triggers.domain.cursors import CursorSigner
+from triggers.domain.deliveries import DeliveryService
+from triggers.domain.events import EventService, utc_now
+from triggers.domain.fanout import FanOut
+from triggers.domain.jobs import JobService
+from triggers.domain.subscriptions import SubscriptionService
+from triggers.settings import Settings
+from triggers.storage.api_keys import ApiKeyStore
+from triggers.storage.deliveries import DeliveryStore
+from triggers.storage.dynamodb import PARALLEL_CALLS, make_client
+from triggers.storage.events import EventStore
+from triggers.storage.jobs import JobQueue, JobStore, make_queue_client
+from triggers.storage.rate_limits import RateLimitCounter
+from triggers.storage.subscriptions import SubscriptionStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# A finished job stays readable this long.
+JOB_RETENTION_SECONDS = 7 * 86400
+
+
+@dataclass(frozen=True)
+class Services:
+    events: EventService
+    authenticator: Authenticator
+    check_storage: Callable[[], None]
+    subscriptions: SubscriptionService
+    deliveries: DeliveryService
+    jobs: JobService
+    fanout: FanOut
+
+
+def build_services(settings: Settings, dynamodb: "DynamoDBClient | None" = None, sqs: Any = None) -> Services:
+    client = dynamodb or make_client(settings)
+    cursors = CursorSigner(settings.cursor_secret)
+    keys = ApiKeyStore(client, settings.keys_table)
+    limiter = RateLimiter(RateLimitCounter(client, settings.rate_limits_table), settings.rate_limit_per_minute)
+    subscription_store = SubscriptionStore(client, settings.subscriptions_table)
+    delivery_store = DeliveryStore(
+        client, settings.deliveries_table, settings.delivery_shards, ThreadPoolExecutor(PARALLEL_CALLS)
+    )
+    subscriptions = SubscriptionService(subscription_store, cursors, utc_now)
+    deliveries = DeliveryService(delivery_store, subscriptions, cursors, utc_now)
+    queue = JobQueue(lambda: sqs or make_queue_client(settings), settings.jobs_queue)
+    return Services(
+        events=EventService(EventStore(client, settings.events_table), cursors, settings.retention_days),
+        authenticator=Authenticator(
+            keys,
+            limiter,
+            settings.key_cache_seconds,
+            dev_api_key=settings.dev_api_key if settings.auth_mode == "local" else None,
+        ),
+        check_storage=keys.check_reachable,
+        subscriptions=subscriptions,
+        deliveries=deliveries,
+        jobs=JobService(JobStore(client, settings.jobs_table, JOB_RETENTION_SECONDS), queue, deliveries, utc_now),
+        fanout=FanOut(subscription_store, delivery_store, utc_now),
+    )
+
+
+def create_workers(settings: Settings, dynamodb: "DynamoDBClient | None" = None, sqs: Any = None) -> Services:
+    """The services of a stream or queue function's container."""
+    logs.configure(settings.log_level)
+    return build_services(settings, dynamodb, sqs)
