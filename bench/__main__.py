@@ -4,6 +4,8 @@ Sections:
   warm     µs per request through each Lambda handler, per operation: ours and the reference, on one in-memory
            DynamoDB double (bench/warm.py)
   cold     whole-process cold starts: ours and the reference, each with only its own dependencies (bench/cold.py)
+  dynamodb DynamoDB round trips in sequence of a receive, an ack of 100 and a fan-out, and the items a receive
+           reads beside a large backlog: the real code on moto (bench/round_trips.py)
   package  the size of .serverless/*.zip, when `make package` made one
 
 The figures and the command that produced them go into docs/performance.md; --json keeps every run.
@@ -20,10 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("warm", "cold", "package")
-FULL = {"calls": 1000, "repeats": 5, "cold_runs": 10}
-QUICK = {"calls": 20, "repeats": 2, "cold_runs": 2}
+SECTIONS = ("warm", "cold", "dynamodb", "package")
+# moto writes about 100 deliveries a second: a backlog of 10,000 takes two minutes to set up.
+FULL = {"calls": 1000, "repeats": 5, "cold_runs": 10, "backlog": 10_000}
+QUICK = {"calls": 20, "repeats": 2, "cold_runs": 2, "backlog": 200}
 BUDGETS = {"warm": 2.0, "cold": 1.5, "package_mb": 10.0}
+# Round trips in sequence (issue "Subscriptions"): a receive of 10, an ack of 100, a fan-out to k: 1 + ceil(k / 25).
+ROUND_TRIPS = {"receive 10": 3, "ack 100": 5, "fan-out to 50": 3}
 
 
 def package() -> dict[str, float]:
@@ -61,6 +66,21 @@ def report(results: dict) -> list[str]:
             ),
             f"  ratio  {cold['ratio']:.2f}×  {_mark(cold['ratio'], 'cold')}",
         ]
+    if dynamodb := results.get("dynamodb"):
+        lines.append(
+            f"\nDynamoDB on moto, real code, {dynamodb['pause_ms']:.0f} ms before each send: calls, round trips in "
+            "sequence (budget), items scanned"
+        )
+        for name, budget in ROUND_TRIPS.items():
+            calls, sequence, scanned = dynamodb[name]
+            mark = "holds" if sequence <= budget else "OVER"
+            lines.append(
+                f"  {name:<14} {calls:>4} calls {sequence:>3} in sequence (≤ {budget}) {mark}, {scanned} scanned"
+            )
+        lines += [
+            f"  items a receive of 10 reads: {what}: {n}"
+            for what, n in dynamodb["items read by a receive of 10"].items()
+        ]
     if (package := results.get("package")) is not None:
         lines.append(f"\nPackage, MB zipped (budget ≤ {BUDGETS['package_mb']:.0f} MB)")
         lines += [f"  .serverless/{name}: {mb:.1f}  {_mark(mb, 'package_mb')}" for name, mb in package.items()]
@@ -83,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, help=f"warm: calls per batch (default {FULL['calls']})")
     parser.add_argument("--repeats", type=int, help=f"warm: batches per operation and handler ({FULL['repeats']})")
     parser.add_argument("--cold-runs", type=int, help=f"cold: fresh processes per subject ({FULL['cold_runs']})")
+    parser.add_argument("--backlog", type=int, help=f"dynamodb: deliveries held beside a receive ({FULL['backlog']})")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="one section (repeat for more)")
     parser.add_argument("--json", type=Path, help="also write every figure (all runs) to this file")
     args = parser.parse_args(argv)
@@ -110,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         runs = args.cold_runs or defaults["cold_runs"]
         print(f"== cold: {runs} fresh processes per subject", file=sys.stderr, flush=True)
         results["cold"] = cold.measure(runs)
+    if "dynamodb" in sections:
+        from bench import round_trips
+
+        print("== dynamodb: round trips and items read, on moto", file=sys.stderr, flush=True)
+        results["dynamodb"] = round_trips.measure(args.backlog or defaults["backlog"])
     if "package" in sections:
         results["package"] = package()
     results["seconds"] = time.perf_counter() - started

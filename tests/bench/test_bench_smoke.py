@@ -105,3 +105,15 @@ def test_the_reference_validates_a_create_as_the_spec_does():
         return node
 
     assert resolve(spec["components"]["schemas"]["NewEvent"]) == reference_flask.NEW_EVENT
+
+
+def test_round_trip_figures_and_their_budgets(quick_run):
+    """The DynamoDB section counts real calls on moto: each measured action made calls, at least one in sequence
+    and no more in sequence than it made; a receive of 10 beside a backlog reads what it returns."""
+    dynamodb, report = quick_run[0]["dynamodb"], quick_run[1]
+    for name in ("receive 10", "ack 100", "fan-out to 50"):
+        calls, sequence, _ = dynamodb[name]
+        assert 1 <= sequence <= calls, name
+        assert name in report
+    assert dynamodb["ack 100"][0] == 101  # the subscription, then one conditional write per token
+    assert set(dynamodb["items read by a receive of 10"].values()) == {10}

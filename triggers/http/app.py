@@ -42,7 +42,7 @@ API_MIDDLEWARES = [m for m in ConnexionMiddleware.default_middlewares if m is no
 # start for this spec, and two loads at the first docs request (docs/performance.md). The spec is checked where it
 # changes instead, by `make test` (openapi-spec-validator and Redocly, tests/stage/test_clients_and_spec.py), so
 # the app loads it as it is; Connexion has no option for this, hence the one replaced method.
-OpenAPISpecification._validate_spec = classmethod(lambda cls, spec: None)  # type: ignore[method-assign]
+OpenAPISpecification._validate_spec = classmethod(lambda cls, spec: None)
 
 
 def load_spec() -> dict:
