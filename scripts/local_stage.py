@@ -1,19 +1,28 @@
-"""The local stage: the real Lambda handler behind `serverless offline`, DynamoDB as moto, a dev key, one command.
+"""The local stage: the real Lambda handlers behind `serverless offline`, DynamoDB and SQS as moto, a dev key, one
+command.
 
-    python -m scripts.local_stage [--api-port 3000] [--dynamodb-port 8000] [--lambda-port 3002]
+    python -m scripts.local_stage [--api-port 3000] [--dynamodb-port 8000] [--sqs-port 9324] [--lambda-port 3002]
 
 It starts, in this order, each in its own process group:
-1. moto in server mode on 127.0.0.1 (scripts/moto_dynamodb.py), with the three tables created from the
-   definitions in serverless.yml (scripts/dynamodb_tables.py);
-2. `serverless offline start --stage local` (the project's osls and serverless-offline): API Gateway REST events
-   of the real shape, handed to handlers/lambda_handler.py in Python workers;
+1. moto in server mode on 127.0.0.1 (scripts/moto_dynamodb.py), with the tables created from the definitions in
+   serverless.yml (scripts/dynamodb_tables.py), the events table's stream included (and mended: see
+   scripts/moto_dynamodb.py keep_streams_through_transactions);
+2. a second moto server, for SQS, with the queues of serverless.yml (the jobs queue and its dead-letter queue, the
+   fan-out's failure queue). Apart from the first because the jobs function's poller long-polls (ReceiveMessage
+   with WaitTimeSeconds 5): on the one-request-at-a-time DynamoDB server every long poll would hold up every
+   DynamoDB call for up to 5 s. This one is moto's own threaded server;
+3. `serverless offline start --stage local` (the project's osls and serverless-offline): API Gateway REST events
+   of the real shape, handed to handlers/lambda_handler.py in Python workers; with the plugins
+   serverless-offline-dynamodb-streams (the `fanout` function, fed from the events table's stream) and
+   serverless-offline-sqs (the `jobs` function, fed from the jobs queue), configured in serverless.yml's `custom`;
 then creates an API key for tenant "dev" and one for a second tenant, "dev-peer", in the keys table (with the key
 tool operators use, triggers/cli/api_keys.py), and prints the stage URL, the docs URL, the keys, a curl line that
 creates an event and the command that fuzzes the stage. Ctrl-C (or SIGTERM) stops every process it started.
 
-The function's environment is serverless.yml's `provider.environment` for stage `local` (AUTH_MODE=aws, table
-names, rate limit, ...) plus what only the local stage has: DYNAMODB_ENDPOINT_URL and fake AWS credentials, both
-given to serverless-offline's `--localEnvironment`. No code path of the API knows it runs offline.
+The functions' environment is serverless.yml's `provider.environment` for stage `local` (AUTH_MODE=aws, table
+names, rate limit, ...) plus what only the local stage has: DYNAMODB_ENDPOINT_URL, SQS_ENDPOINT_URL and fake AWS
+credentials, given to serverless-offline's `--localEnvironment`. The two plugins read the same two endpoints
+(serverless.yml's `custom`). No code path knows it runs offline.
 
 How serverless-offline differs from API Gateway, and what this does about it (docs/local-stage.md has more):
 - routes are served without the stage prefix (`--noPrependStageInUrl`): the stage URL is http://127.0.0.1:<port>,
@@ -28,21 +37,26 @@ How serverless-offline differs from API Gateway, and what this does about it (do
 
 import argparse
 import http.client
+import json
 import os
 import re
 import secrets
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
+import yaml
 
 from scripts import dynamodb_tables, moto_dynamodb
+from triggers.settings import SERVICE
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVERLESS = ROOT / "node_modules" / ".bin" / "serverless"
@@ -53,11 +67,13 @@ PEER_TENANT = "dev-peer"
 DOCS_PATH = "/v1/docs/"
 STOP_TIMEOUT_SECONDS = 10.0
 START_TIMEOUT_SECONDS = 120.0
+# serverless.yml, custom.serverless-offline-dynamodb-streams.checkpointFile: a file of this run's own.
+STREAMS_CHECKPOINT_VARIABLE = "TRIGGERS_OFFLINE_STREAMS_CHECKPOINT"
 
 # Never inherited from the shell: AWS credentials and profiles (the stage must never reach a real account), every
 # variable triggers/settings.py reads (the stage's settings come from serverless.yml and from here only; a test
 # keeps this list equal to what settings.py reads), and PYTHONPATH (the function imports from the repository).
-_DROPPED_PREFIXES = ("AWS_", "DYNAMODB_", "TRIGGERS_")
+_DROPPED_PREFIXES = ("AWS_", "DYNAMODB_", "SQS_", "TRIGGERS_")
 APP_SETTINGS = frozenset(
     {
         "STAGE",
@@ -66,7 +82,13 @@ APP_SETTINGS = frozenset(
         "DYNAMODB_TABLE_EVENTS",
         "DYNAMODB_TABLE_KEYS",
         "DYNAMODB_TABLE_RATE_LIMITS",
+        "DYNAMODB_TABLE_SUBSCRIPTIONS",
+        "DYNAMODB_TABLE_DELIVERIES",
+        "DYNAMODB_TABLE_JOBS",
         "DYNAMODB_ENDPOINT_URL",
+        "JOBS_QUEUE",
+        "SQS_ENDPOINT_URL",
+        "DELIVERY_SHARDS",
         "DEV_API_KEY",
         "CORS_ORIGINS",
         "LOG_LEVEL",
@@ -99,9 +121,12 @@ class LocalStage:
     stage: str
     url: str
     dynamodb_endpoint: str
+    sqs_endpoint: str = ""
     dev_key: str = ""
     peer_key: str = ""
+    queues: list[str] = field(default_factory=list)
     log_path: Path | None = None  # where serverless offline writes, when not to this process's output
+    scratch: Path | None = None  # this run's own files (the stream plugin's checkpoint), removed by stop()
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -132,10 +157,13 @@ class LocalStage:
         return "\n".join(
             [
                 "",
-                f"The local stage '{self.stage}' is up; its DynamoDB is moto, in memory (gone when the stage stops).",
+                f"The local stage '{self.stage}' is up; its DynamoDB and SQS are moto, in memory (gone when it stops).",
                 f"  Stage URL    {self.url}",
                 f"  Docs         {self.docs_url}",
                 f"  DynamoDB     {self.dynamodb_endpoint}  (tables triggers-api-*-{self.stage})",
+                f"  SQS          {self.sqs_endpoint}  (queues {', '.join(self.queues)})",
+                f"  Fan-out      function `fanout` runs, on the stream of table {self.events_table}",
+                f"  Jobs         function `jobs` runs, on queue {self.jobs_queue}",
                 f"  Dev key      {self.dev_key}  (tenant '{DEV_TENANT}')",
                 f"  Peer key     {self.peer_key}  (tenant '{PEER_TENANT}': another tenant, for cross-tenant tries)",
                 "",
@@ -148,6 +176,14 @@ class LocalStage:
             ]
         )
 
+    @property
+    def events_table(self) -> str:
+        return dynamodb_tables.table_name("events", self.stage)
+
+    @property
+    def jobs_queue(self) -> str:
+        return queue_name("JobsQueue", self.stage)
+
     def failed_process(self) -> str | None:
         """The name of a child that has exited, if any: the stage is then no longer whole."""
         for name, process in self.processes.items():
@@ -156,9 +192,12 @@ class LocalStage:
         return None
 
     def stop(self) -> None:
-        """Stop every process group this stage started, the API first; idempotent."""
+        """Stop every process group this stage started, the API first, and remove its files; idempotent."""
         for name in reversed(list(self.processes)):
             stop_group(self.processes.pop(name))
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
 
 
 def stop_group(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
@@ -178,8 +217,16 @@ def stop_group(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_SECONDS)
             pass
 
 
-def stage_environment(dynamodb_endpoint: str, cursor_secret: str, extra: dict[str, str] | None = None) -> dict:
-    """The environment of `serverless offline`, which `--localEnvironment` hands on to the function."""
+def stage_environment(
+    dynamodb_endpoint: str,
+    cursor_secret: str,
+    extra: dict[str, str] | None = None,
+    *,
+    sqs_endpoint: str | None = None,
+    streams_checkpoint: Path | None = None,
+) -> dict:
+    """The environment of `serverless offline`, which `--localEnvironment` hands on to the functions; the plugins'
+    settings in serverless.yml's `custom` read the endpoints and the checkpoint file from it too."""
     env = {
         key: value for key, value in os.environ.items() if not key.startswith(_DROPPED_PREFIXES) and key not in _DROPPED
     }
@@ -197,8 +244,85 @@ def stage_environment(dynamodb_endpoint: str, cursor_secret: str, extra: dict[st
             "SLS_NOTIFICATIONS_MODE": "off",
         }
     )
+    if sqs_endpoint:
+        env["SQS_ENDPOINT_URL"] = sqs_endpoint
+    if streams_checkpoint is not None:
+        env[STREAMS_CHECKPOINT_VARIABLE] = str(streams_checkpoint)
     env.update(extra or {})
     return env
+
+
+def _queue_resources() -> dict[str, dict]:
+    """serverless.yml's SQS queues: {logical id: Properties}."""
+    resources = yaml.safe_load(dynamodb_tables.SERVERLESS_YML.read_text())["resources"]["Resources"]
+    return {rid: r.get("Properties", {}) for rid, r in resources.items() if r.get("Type") == "AWS::SQS::Queue"}
+
+
+def queue_name(resource: str, stage: str) -> str:
+    """serverless.yml's QueueName of a queue resource with its two variables resolved."""
+    template = _queue_resources()[resource]["QueueName"]
+    return template.replace("${self:service}", SERVICE).replace("${sls:stage}", stage)
+
+
+def create_queues(client, stage: str) -> list[str]:
+    """Create serverless.yml's queues on `client`'s endpoint with their attributes (a redrive policy's
+    `Fn::GetAtt: [<queue>, Arn]` becomes that queue's ARN here, the dead-letter queue made first); their names.
+
+    The plugin could create the jobs queue itself (`autoCreate`), but it passes the resource's properties as they are:
+    its dead-letter queue's ARN would name account 000000000000, which moto does not know, and the redrive policy,
+    so moto's maxReceiveCount, would be lost.
+    """
+    resources = _queue_resources()
+    arns: dict[str, str] = {}
+
+    def create(resource: str) -> None:
+        if resource in arns:
+            return
+        attributes = {}
+        for key, value in resources[resource].items():
+            if key == "QueueName":
+                continue
+            if key == "RedrivePolicy":
+                target = value["deadLetterTargetArn"]["Fn::GetAtt"][0]
+                create(target)
+                value = json.dumps({**value, "deadLetterTargetArn": arns[target]})
+            attributes[key] = str(value).lower() if isinstance(value, bool) else str(value)
+        url = client.create_queue(QueueName=queue_name(resource, stage), Attributes=attributes)["QueueUrl"]
+        arns[resource] = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+
+    for resource in resources:
+        create(resource)
+    return [queue_name(resource, stage) for resource in resources]
+
+
+def _start_server(what: str, command: list[str], port: int, timeout: float = 30.0) -> subprocess.Popen:
+    """A server in its own process group on 127.0.0.1:`port`, returned once it answers."""
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "MOTO_PORT": str(port), "PYTHONPATH": str(ROOT)},
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StageError(f"the {what} exited with status {process.returncode}")
+        if moto_dynamodb.port_in_use(port):
+            return process
+        time.sleep(0.1)
+    stop_group(process)
+    raise StageError(f"the {what} did not answer on port {port} within {timeout:.0f}s")
+
+
+def start_moto_sqs(port: int) -> subprocess.Popen:
+    """moto's own server, threaded: a long poll (the jobs poller's ReceiveMessage waits up to 5 s) holds up no
+    other call."""
+    command = [sys.executable, "-m", "moto.server", "--host", "127.0.0.1", "--port", str(port)]
+    return _start_server("SQS moto server", command, port)
 
 
 def create_key(dynamodb_endpoint: str, stage: str, tenant: str, name: str = "local-stage") -> str:
@@ -253,6 +377,7 @@ def start(
     *,
     api_port: int = 3000,
     dynamodb_port: int = 8000,
+    sqs_port: int = 9324,
     lambda_port: int = 3002,
     stage: str = "local",
     rate_limit_per_minute: int | None = None,
@@ -268,14 +393,19 @@ def start(
     """
     if not SERVERLESS.exists():
         raise StageError(f"{SERVERLESS.relative_to(ROOT)} is missing: run `make setup` (or `npm ci`) first")
-    _check_ports({"api": api_port, "dynamodb": dynamodb_port, "lambda": lambda_port})
+    _check_ports({"api": api_port, "dynamodb": dynamodb_port, "sqs": sqs_port, "lambda": lambda_port})
     endpoint = f"http://127.0.0.1:{dynamodb_port}"
-    running = LocalStage(stage=stage, url=f"http://127.0.0.1:{api_port}", dynamodb_endpoint=endpoint)
+    running = LocalStage(
+        stage=stage,
+        url=f"http://127.0.0.1:{api_port}",
+        dynamodb_endpoint=endpoint,
+        sqs_endpoint=f"http://127.0.0.1:{sqs_port}",
+    )
     if output is not None and isinstance(getattr(output, "name", None), str):
         running.log_path = Path(output.name)
     log_hint = f" (see {running.log_path})" if running.log_path else " (its output is above)"
     try:
-        progress(f"[1/4] DynamoDB: moto on {endpoint}")
+        progress(f"[1/5] DynamoDB: moto on {endpoint}")
         running.processes["moto"] = moto_dynamodb.start(dynamodb_port)
         client = boto3.client(
             "dynamodb",
@@ -286,11 +416,22 @@ def start(
         )
         names = {kind: dynamodb_tables.table_name(kind, stage) for kind in dynamodb_tables.TABLE_RESOURCES}
         dynamodb_tables.ensure_tables(client, names)
-        progress(f"[2/4] tables from serverless.yml: {', '.join(names.values())}")
+        progress(f"[2/5] tables from serverless.yml: {', '.join(names.values())}")
+
+        running.processes["moto sqs"] = start_moto_sqs(sqs_port)
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=running.sqs_endpoint,
+            region_name=REGION,
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+        running.queues = create_queues(sqs, stage)
+        progress(f"[3/5] SQS: moto on {running.sqs_endpoint}, queues from serverless.yml: {', '.join(running.queues)}")
 
         running.dev_key = create_key(endpoint, stage, DEV_TENANT)
         running.peer_key = create_key(endpoint, stage, PEER_TENANT)
-        progress(f"[3/4] API keys for tenants '{DEV_TENANT}' and '{PEER_TENANT}' (in the keys table)")
+        progress(f"[4/5] API keys for tenants '{DEV_TENANT}' and '{PEER_TENANT}' (in the keys table)")
 
         command = [str(SERVERLESS), "offline", "start", "--stage", stage, "--host", "127.0.0.1"]
         command += ["--httpPort", str(api_port), "--lambdaPort", str(lambda_port)]
@@ -298,11 +439,20 @@ def start(
         if rate_limit_per_minute is not None:
             command += ["--param", f"rateLimitPerMinute={rate_limit_per_minute}"]
         cursor_secret = os.environ.get("TRIGGERS_CURSOR_SECRET") or secrets.token_hex(32)
-        progress(f"[4/4] API: serverless offline on {running.url} (the first start takes a few seconds)")
+        running.scratch = Path(tempfile.mkdtemp(prefix="triggers-local-stage-"))
+        progress(
+            f"[5/5] API, fan-out and jobs: serverless offline on {running.url} (the first start takes a few seconds)"
+        )
         running.processes["serverless offline"] = subprocess.Popen(
             command,
             cwd=ROOT,
-            env=stage_environment(endpoint, cursor_secret, extra_env),
+            env=stage_environment(
+                endpoint,
+                cursor_secret,
+                extra_env,
+                sqs_endpoint=running.sqs_endpoint,
+                streams_checkpoint=running.scratch / "streams-checkpoint.json",
+            ),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT if output is not None else None,
@@ -335,6 +485,9 @@ def main(argv=None) -> int:
     parser.add_argument("--api-port", type=int, default=3000, help="the API's port on 127.0.0.1 (default 3000)")
     parser.add_argument("--dynamodb-port", type=int, default=8000, help="moto's port on 127.0.0.1 (default 8000)")
     parser.add_argument(
+        "--sqs-port", type=int, default=9324, help="the SQS moto server's port on 127.0.0.1 (default 9324)"
+    )
+    parser.add_argument(
         "--lambda-port", type=int, default=3002, help="serverless-offline's Lambda invoke port (default 3002)"
     )
     parser.add_argument("--stage", default="local", help="the stage name: table names and STAGE (default local)")
@@ -365,6 +518,7 @@ def main(argv=None) -> int:
         running = start(
             api_port=args.api_port,
             dynamodb_port=args.dynamodb_port,
+            sqs_port=args.sqs_port,
             lambda_port=args.lambda_port,
             stage=args.stage,
             rate_limit_per_minute=args.rate_limit_per_minute,

@@ -51,7 +51,9 @@ def start(port: int, timeout: float = 30.0) -> subprocess.Popen:
 
 
 def serve(port: int) -> None:
-    """moto.server's main, but one request at a time (see the module's docstring)."""
+    """moto.server's main, but one request at a time (see the module's docstring), with streams that survive
+    transactions."""
+    keep_streams_through_transactions()
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import run_simple
 
@@ -62,6 +64,42 @@ def serve(port: int) -> None:
         threaded=False,
         request_handler=MotoRequestHandler,
     )
+
+
+def keep_streams_through_transactions() -> None:
+    """Mend moto's TransactWriteItems (5.2) for a table with a stream, in this process.
+
+    Before a transaction moto deep-copies every table it names, to put the copies back if the transaction is
+    cancelled. The copy included the table's stream shard, which holds every record since the table was made: each
+    create with an Idempotency-Key (a transaction on the events table) got slower as the stream grew. Worse, once a
+    cancelled transaction (any replayed Idempotency-Key) had put its copy in place, every shard iterator handed out
+    before read the old shard, which no record reaches any more: the stream plugin's poller, which only follows
+    NextShardIterator, saw nothing again, and the fan-out stopped for the rest of the run.
+
+    Here the copy shares the shard, and the records that a cancelled transaction's earlier writes added to it are
+    taken out again (DynamoDB streams nothing of a cancelled transaction).
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import StreamShard
+
+    setattr(StreamShard, "__deepcopy__", lambda shard, memo: shard)  # noqa: B010 (mypy: no such attribute)
+    transact = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(backend: DynamoDBBackend, transact_items: list[dict]) -> None:
+        shards = {
+            name: (table.stream_shard, len(table.stream_shard.items))
+            for name, table in backend.tables.items()
+            if table.stream_shard is not None
+        }
+        try:
+            transact(backend, transact_items)
+        except Exception:
+            for name, (shard, length) in shards.items():
+                del shard.items[length:]
+                shard.table = backend.tables[name]  # the copy put back in the original's place
+            raise
+
+    setattr(DynamoDBBackend, "transact_write_items", transact_write_items)  # noqa: B010
 
 
 def main(argv=None) -> int:

@@ -146,18 +146,19 @@ def moto_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def invoke(tmp_path_factory, runtime_packages):
-    """invoke(task_dir, env, scenario, api_key=None) -> what lambda_runner.py reports.
+    """invoke(task_dir, env, scenario, api_key=None, **request) -> what lambda_runner.py reports.
 
     The runner runs as `python -I -S`: no site-packages, no PYTHON* variables, not even its own folder on the path;
-    it adds the unpacked zip and then the runtime's boto3 folder, nothing else.
+    it adds the unpacked zip and then the runtime's boto3 folder, nothing else. `request` adds to what it is asked
+    (`handler`, `requests`, `event`: see lambda_runner.py).
     """
     numbers = count()
 
-    def run_handler(task_dir: Path, env: dict, scenario: str, api_key: str | None = None) -> dict:
+    def run_handler(task_dir: Path, env: dict, scenario: str, api_key: str | None = None, **extra) -> dict:
         work = tmp_path_factory.mktemp(f"invoke-{next(numbers)}")
         request, result = work / "request.json", work / "result.json"
         sys_path = [str(task_dir), str(runtime_packages)]
-        request.write_text(json.dumps({"sys_path": sys_path, "scenario": scenario, "api_key": api_key}))
+        request.write_text(json.dumps({"sys_path": sys_path, "scenario": scenario, "api_key": api_key, **extra}))
         completed = run([sys.executable, "-I", "-S", str(RUNNER), str(request), str(result)], cwd=work, env=env)
         outcome = json.loads(result.read_text())
         outcome["log"] = completed.stdout + completed.stderr

@@ -5,13 +5,21 @@ interpreter sees nothing but the standard library until this script puts on sys.
 request names (the unpacked zip, then a folder holding only boto3 and its dependencies, like the runtime's own
 copy). The application reads its configuration from the environment the test passes in.
 
-A request is JSON: {"sys_path": [...], "scenario": "import" | "health" | "lifecycle", "api_key": "..."}. The
-lifecycle checks readiness, creates, reads, lists, acknowledges and deletes one event, then reads it again and
-lists the inbox with an unknown key. The result is JSON: where the modules come from, one entry per request
-(method, path, status, headers, body), and every DynamoDB call the handler made (operation, table, index), so the
-test can check them against the function's IAM policy. The test asserts; this script only reports.
+A request is JSON: {"sys_path": [...], "scenario": ..., "handler": "handlers.lambda_handler", "api_key": "..."}.
+Scenarios:
+- "import": import the handler's module, nothing else;
+- "health": GET /v1/health;
+- "lifecycle": checks readiness, creates, reads, lists, acknowledges and deletes one event, then reads it again and
+  lists the inbox with an unknown key;
+- "requests": the API requests the request lists ({"method", "path", "body", "query"}), with the API key;
+- "event": the handler (any of the three functions' entry points) called once with the request's "event", as
+  Lambda calls it for a DynamoDB Streams batch or an SQS batch.
+The result is JSON: where the modules come from, one entry per request (method, path, status, headers, body), what
+an "event" handler returned, and every DynamoDB and SQS call the handler made (operation, table, index, queue), so
+the test can check them against the functions' IAM policy. The test asserts; this script only reports.
 """
 
+import importlib
 import importlib.util
 import json
 import sys
@@ -21,15 +29,15 @@ import uuid
 class LambdaContext:
     """The attributes of the runtime's context object that handlers commonly read."""
 
-    function_name = "triggers-api-rehearsal-api"
     function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:triggers-api-rehearsal-api"
     memory_limit_in_mb = "512"
-    log_group_name = "/aws/lambda/triggers-api-rehearsal-api"
     log_stream_name = "2026/11/22/[$LATEST]0123456789abcdef"
 
-    def __init__(self):
+    def __init__(self, function="api"):
         self.aws_request_id = str(uuid.uuid4())
+        self.function_name = f"triggers-api-rehearsal-{function}"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
 
     def get_remaining_time_in_millis(self):
         return 25_000
@@ -66,19 +74,37 @@ def rest_api_event(method, path, *, headers=None, body=None, query=None):
     }
 
 
-def record_dynamodb_calls(calls):
-    """Note every DynamoDB operation botocore sends (the test compares them with the IAM policy)."""
+def record_calls(dynamodb_calls, sqs_calls):
+    """Note every DynamoDB and SQS operation botocore sends (the test compares them with the IAM policy).
+
+    A transaction is noted with its items (IAM authorises each as its own Put/Update/Delete/ConditionCheck), a batch
+    with its tables."""
     from botocore.client import BaseClient
 
     original = BaseClient._make_api_call  # type: ignore[attr-defined]
 
     def recording(self, operation_name, api_params):
-        if self.meta.service_model.service_name == "dynamodb":
-            calls.append(
+        service = self.meta.service_model.service_name
+        if service == "dynamodb":
+            dynamodb_calls.append(
                 {
                     "operation": operation_name,
                     "table": api_params.get("TableName"),
                     "index": api_params.get("IndexName"),
+                    "items": [
+                        [kind, item[kind].get("TableName")]
+                        for item in api_params.get("TransactItems", [])
+                        for kind in item
+                    ],
+                    "tables": sorted(api_params.get("RequestItems", {})),
+                }
+            )
+        elif service == "sqs":
+            sqs_calls.append(
+                {
+                    "operation": operation_name,
+                    "queue_name": api_params.get("QueueName"),
+                    "queue_url": api_params.get("QueueUrl"),
                 }
             )
         return original(self, operation_name, api_params)
@@ -132,13 +158,15 @@ def main(request_path, result_path):
         request = json.load(stream)
     sys.path[:0] = request["sys_path"]
     result = {"python": list(sys.version_info[:3]), "flags": {"isolated": sys.flags.isolated}}
-    calls: list[dict] = []
-    record_dynamodb_calls(calls)
+    dynamodb_calls: list[dict] = []
+    sqs_calls: list[dict] = []
+    record_calls(dynamodb_calls, sqs_calls)
 
-    import handlers.lambda_handler as entry  # the function's configured handler module
+    handler_module = request.get("handler", "handlers.lambda_handler")  # the function's configured handler module
+    entry = importlib.import_module(handler_module)
 
     modules = {}  # where each comes from (or would, if the app has not imported it yet)
-    for name in ("handlers.lambda_handler", "triggers", "connexion", "awsgi", "yaml", "rpds", "boto3", "botocore"):
+    for name in (handler_module, "triggers", "connexion", "awsgi", "yaml", "rpds", "boto3", "botocore"):
         spec = importlib.util.find_spec(name)
         modules[name] = spec.origin if spec else None
     result["modules"] = modules
@@ -150,8 +178,24 @@ def main(request_path, result_path):
         call(entry.handler, requests, "GET", "/v1/health")
     if scenario == "lifecycle":
         lifecycle(entry.handler, requests, request["api_key"])
+    if scenario == "requests":
+        auth = {"X-API-Key": request["api_key"]}
+        for item in request["requests"]:
+            call(
+                entry.handler,
+                requests,
+                item["method"],
+                item["path"],
+                headers=auth,
+                body=item.get("body"),
+                query=item.get("query"),
+            )
+    if scenario == "event":
+        function = handler_module.rsplit(".", 1)[-1].removesuffix("_handler")
+        result["handler_result"] = entry.handler(request["event"], LambdaContext(function))
     result["requests"] = requests
-    result["dynamodb_calls"] = calls
+    result["dynamodb_calls"] = dynamodb_calls
+    result["sqs_calls"] = sqs_calls
     with open(result_path, "w", encoding="utf-8") as stream:
         json.dump(result, stream, indent=1)
 

@@ -16,6 +16,7 @@ import yaml
 from deploy_support import CURSOR_SECRET, REPO, SERVERLESS, SERVICE, base_environment, run, strings_in
 
 STAGES = ("dev", "prod")
+PK_SK = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 # stage -> (log level, log retention, PITR, table policy, throttling rate, throttling burst)
 EXPECTED = {
     "dev": ("DEBUG", 7, False, "Delete", 10, 20),
@@ -126,6 +127,7 @@ def test_events_table(package):
     assert properties["SSESpecification"] == {"SSEEnabled": True}
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": pitr}
+    assert properties["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}  # the fan-out's source
     assert table["DeletionPolicy"] == policy
     assert table["UpdateReplacePolicy"] == policy
 
@@ -156,8 +158,124 @@ def test_rate_limits_table(package):
     assert table["DeletionPolicy"] == "Delete"  # per-minute counters: nothing worth keeping
 
 
+def test_subscriptions_table(package):
+    _, _, pitr, policy, _, _ = EXPECTED[package.stage]
+    table = package.update_template["Resources"]["SubscriptionsTable"]
+    properties = table["Properties"]
+    assert properties["TableName"] == f"{SERVICE}-subscriptions-{package.stage}"
+    assert properties["KeySchema"] == PK_SK
+    assert "GlobalSecondaryIndexes" not in properties
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert "TimeToLiveSpecification" not in properties  # a subscription lives until it is deleted
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": pitr}
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == (policy, policy)
+
+
+def test_deliveries_table(package):
+    _, _, pitr, policy, _, _ = EXPECTED[package.stage]
+    table = package.update_template["Resources"]["DeliveriesTable"]
+    properties = table["Properties"]
+    assert properties["TableName"] == f"{SERVICE}-deliveries-{package.stage}"
+    assert properties["KeySchema"] == PK_SK
+    assert {i["IndexName"]: (i["KeySchema"], i["Projection"]) for i in properties["GlobalSecondaryIndexes"]} == {
+        "visible": (
+            [{"AttributeName": "lane", "KeyType": "HASH"}, {"AttributeName": "visible_at", "KeyType": "RANGE"}],
+            {"ProjectionType": "ALL"},
+        ),
+        "dead": (
+            [{"AttributeName": "dead_sub", "KeyType": "HASH"}, {"AttributeName": "dead_sort", "KeyType": "RANGE"}],
+            {"ProjectionType": "ALL"},
+        ),
+    }
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}  # the event's
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": pitr}
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == (policy, policy)
+
+
+def test_jobs_table(package):
+    table = package.update_template["Resources"]["JobsTable"]
+    properties = table["Properties"]
+    assert properties["TableName"] == f"{SERVICE}-jobs-{package.stage}"
+    assert properties["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert "PointInTimeRecoverySpecification" not in properties  # week-long progress records (CKV_AWS_28)
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Delete", "Delete")
+
+
 def test_only_these_tables(package):
-    assert set(package.resources("AWS::DynamoDB::Table")) == {"EventsTable", "ApiKeysTable", "RateLimitsTable"}
+    assert set(package.resources("AWS::DynamoDB::Table")) == {
+        "EventsTable",
+        "ApiKeysTable",
+        "RateLimitsTable",
+        "SubscriptionsTable",
+        "DeliveriesTable",
+        "JobsTable",
+    }
+
+
+# The queues ---------------------------------------------------------------------------------------------------
+
+
+def test_queues(package):
+    queues = package.resources("AWS::SQS::Queue")
+    assert set(queues) == {"JobsQueue", "JobsDeadLetterQueue", "FanoutFailuresQueue"}
+    jobs = queues["JobsQueue"]["Properties"]
+    assert jobs["QueueName"] == f"{SERVICE}-jobs-{package.stage}"
+    assert jobs["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    # A message must stay invisible while the jobs function works on it (AWS advises six times its timeout).
+    timeout = package.function_of("jobs")["Properties"]["Timeout"]
+    assert jobs["VisibilityTimeout"] >= 6 * timeout
+    assert queues["JobsDeadLetterQueue"]["Properties"]["QueueName"] == f"{SERVICE}-jobs-dlq-{package.stage}"
+    assert queues["FanoutFailuresQueue"]["Properties"]["QueueName"] == f"{SERVICE}-fanout-failures-{package.stage}"
+    for name in ("JobsDeadLetterQueue", "FanoutFailuresQueue"):
+        properties = queues[name]["Properties"]
+        assert properties["MessageRetentionPeriod"] == 1209600  # 14 days, SQS's longest: time to replay
+        assert "RedrivePolicy" not in properties
+    for name, queue in queues.items():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, name  # SSE-SQS (CKV_AWS_27, docs/deploy.md)
+        assert "KmsMasterKeyId" not in queue["Properties"], name
+        assert "DeletionPolicy" not in queue  # nothing to keep: a new stack starts with empty queues
+
+
+# The stream and queue functions' event sources ----------------------------------------------------------------
+
+
+def test_the_fanout_reads_the_events_stream(package):
+    mappings = package.resources("AWS::Lambda::EventSourceMapping")
+    assert set(mappings) == {"FanoutEventSourceMappingDynamodbEventsTable", "JobsEventSourceMappingSQSJobsQueue"}
+    properties = mappings["FanoutEventSourceMappingDynamodbEventsTable"]["Properties"]
+    assert properties == {
+        "BatchSize": 100,
+        "Enabled": True,
+        "EventSourceArn": {"Fn::GetAtt": ["EventsTable", "StreamArn"]},
+        "FunctionName": {"Fn::GetAtt": ["FanoutLambdaFunction", "Arn"]},
+        "StartingPosition": "TRIM_HORIZON",
+        "MaximumRetryAttempts": 10,
+        "BisectBatchOnFunctionError": True,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": ["FanoutFailuresQueue", "Arn"]}}},
+    }
+
+
+def test_the_jobs_function_reads_the_jobs_queue(package):
+    properties = package.resources("AWS::Lambda::EventSourceMapping")["JobsEventSourceMappingSQSJobsQueue"][
+        "Properties"
+    ]
+    assert properties == {
+        "BatchSize": 1,
+        "EventSourceArn": {"Fn::GetAtt": ["JobsQueue", "Arn"]},
+        "FunctionName": {"Fn::GetAtt": ["JobsLambdaFunction", "Arn"]},
+        "Enabled": True,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    }
 
 
 # The function -------------------------------------------------------------------------------------------------
@@ -171,7 +289,25 @@ def test_function_configuration(package):
     assert properties["Timeout"] == 25 and properties["Timeout"] < 29  # API Gateway's integration limit
     assert properties["Architectures"] == ["x86_64"]
     assert "ReservedConcurrentExecutions" not in properties  # optional: off unless a stage sets it
-    assert len(package.resources("AWS::Lambda::Function")) == 2  # ours, and osls's custom resource handler
+    assert set(package.resources("AWS::Lambda::Function")) == {
+        "ApiLambdaFunction",
+        "FanoutLambdaFunction",
+        "JobsLambdaFunction",
+        "CustomDashresourceDashapigwDashcwDashroleLambdaFunction",  # osls's custom resource handler
+    }
+
+
+@pytest.mark.parametrize("name", ["fanout", "jobs"])
+def test_stream_and_queue_functions(package, name):
+    properties = package.function_of(name)["Properties"]
+    assert properties["Handler"] == f"handlers/{name}_handler.handler"
+    assert properties["Runtime"] == "python3.13"
+    assert properties["Architectures"] == ["x86_64"]
+    assert properties["MemorySize"] == 512
+    assert properties["Timeout"] == 60  # no API Gateway in front: a batch may take longer than a request
+    assert properties["Role"] == {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}  # one role for all three
+    assert properties["Environment"] == package.function["Properties"]["Environment"]
+    assert "ReservedConcurrentExecutions" not in properties
 
 
 def test_function_environment(package):
@@ -182,6 +318,11 @@ def test_function_environment(package):
         "DYNAMODB_TABLE_EVENTS": f"{SERVICE}-events-{package.stage}",
         "DYNAMODB_TABLE_KEYS": f"{SERVICE}-keys-{package.stage}",
         "DYNAMODB_TABLE_RATE_LIMITS": f"{SERVICE}-ratelimits-{package.stage}",
+        "DYNAMODB_TABLE_SUBSCRIPTIONS": f"{SERVICE}-subscriptions-{package.stage}",
+        "DYNAMODB_TABLE_DELIVERIES": f"{SERVICE}-deliveries-{package.stage}",
+        "DYNAMODB_TABLE_JOBS": f"{SERVICE}-jobs-{package.stage}",
+        "JOBS_QUEUE": f"{SERVICE}-jobs-{package.stage}",
+        "DELIVERY_SHARDS": "4",
         "RATE_LIMIT_PER_MINUTE": "1000",
         "AUTH_MODE": "aws",
         "LOG_LEVEL": log_level,
@@ -203,29 +344,66 @@ def test_the_function_role_grants_only_what_the_code_uses(package):
             assert action != "*" and not action.endswith(":*"), action
         for resource in strings_in(statement["Resource"]):
             assert resource.strip() != "*", resource
-    dynamodb = [s for s in statements if any(a.startswith("dynamodb:") for a in s["Action"])]
-    events_arn = {"Fn::GetAtt": ["EventsTable", "Arn"]}
-    assert dynamodb == [
+    logs = [s for s in statements if all(a.startswith("logs:") for a in s["Action"])]
+    assert {a for s in logs for a in s["Action"]} == {
+        "logs:CreateLogStream",
+        "logs:CreateLogGroup",
+        "logs:TagResource",
+        "logs:PutLogEvents",
+    }
+    assert [{"Action": s["Action"], "Resource": s["Resource"]} for s in statements if s not in logs] == [
+        # provider.iam: what the code does (triggers/storage/*.py), each on its table, index or queue.
         {
-            "Effect": "Allow",
-            "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
-            "Resource": [events_arn],
+            "Action": dynamodb_actions("GetItem", "PutItem", "UpdateItem", "DeleteItem"),
+            "Resource": [arn("EventsTable")],
+        },
+        {"Action": ["dynamodb:Query"], "Resource": [index_arn("EventsTable", "inbox")]},
+        {"Action": ["dynamodb:GetItem"], "Resource": [arn("ApiKeysTable")]},
+        {"Action": ["dynamodb:UpdateItem"], "Resource": [arn("RateLimitsTable")]},
+        {
+            "Action": dynamodb_actions("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"),
+            "Resource": [arn("SubscriptionsTable")],
+        },
+        {"Action": dynamodb_actions("GetItem", "PutItem", "UpdateItem"), "Resource": [arn("JobsTable")]},
+        {
+            "Action": dynamodb_actions("PutItem", "UpdateItem", "Query", "BatchWriteItem"),
+            "Resource": [arn("DeliveriesTable")],
         },
         {
-            "Effect": "Allow",
             "Action": ["dynamodb:Query"],
-            "Resource": [{"Fn::Join": ["", [events_arn, "/index/inbox"]]}],
+            "Resource": [index_arn("DeliveriesTable", "visible"), index_arn("DeliveriesTable", "dead")],
         },
-        {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": [{"Fn::GetAtt": ["ApiKeysTable", "Arn"]}]},
+        {"Action": ["sqs:GetQueueUrl", "sqs:SendMessage"], "Resource": [arn("JobsQueue")]},
+        # Added by osls for the event source mappings (Lambda's poller acts as the role).
         {
-            "Effect": "Allow",
-            "Action": ["dynamodb:UpdateItem"],
-            "Resource": [{"Fn::GetAtt": ["RateLimitsTable", "Arn"]}],
+            "Action": dynamodb_actions("GetRecords", "GetShardIterator", "DescribeStream", "ListStreams"),
+            "Resource": [{"Fn::GetAtt": ["EventsTable", "StreamArn"]}],
+        },
+        {"Action": ["sqs:ListQueues", "sqs:SendMessage"], "Resource": [arn("FanoutFailuresQueue")]},
+        {
+            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+            "Resource": [arn("JobsQueue")],
         },
     ]
-    others = {a for s in statements if s not in dynamodb for a in s["Action"]}
-    assert others == {"logs:CreateLogStream", "logs:CreateLogGroup", "logs:TagResource", "logs:PutLogEvents"}
+    # osls's default: one role, whatever the number of functions (per-function roles need a plugin or a role
+    # written by hand): each function may do what any of the three does.
+    roles = package.resources("AWS::IAM::Role")
+    assert set(roles) == {"IamRoleLambdaExecution", "IamRoleCustomResourcesLambdaExecution"}
+    for name in ("api", "fanout", "jobs"):
+        assert package.function_of(name)["Properties"]["Role"] == {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}
     assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def arn(logical_id: str) -> dict:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def index_arn(table: str, index: str) -> dict:
+    return {"Fn::Join": ["", [arn(table), f"/index/{index}"]]}
+
+
+def dynamodb_actions(*operations: str) -> list[str]:
+    return [f"dynamodb:{operation}" for operation in operations]
 
 
 def test_log_groups_expire(package):
@@ -235,6 +413,11 @@ def test_log_groups_expire(package):
         "LogGroupName": f"/aws/lambda/{SERVICE}-{package.stage}-api",
         "RetentionInDays": retention,
     }
+    for name in ("fanout", "jobs"):
+        assert groups[f"{name.capitalize()}LogGroup"]["Properties"] == {
+            "LogGroupName": f"/aws/lambda/{SERVICE}-{package.stage}-{name}",
+            "RetentionInDays": retention,
+        }
     assert groups["ApiGatewayLogGroup"]["Properties"]["RetentionInDays"] == retention  # access logs
 
 

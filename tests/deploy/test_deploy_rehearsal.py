@@ -5,8 +5,10 @@
 3. every resource of the template must reach *_COMPLETE;
 4. run the after-deploy hook (stage throttling, data tracing off) against moto's API Gateway;
 5. create the first API key with the operators' tool, then run the event lifecycle through the unpacked zip with
-   the environment of the function moto created, against the tables the stack created, with AUTH_MODE=aws;
-6. every DynamoDB call the handler made must be allowed by the role the stack created.
+   the environment of the function moto created, against the tables the stack created, with AUTH_MODE=aws; then
+   one subscription through the three functions (deploy_support.subscription_journey), each with the environment
+   moto holds for it, against the stack's tables and jobs queue;
+6. every DynamoDB and SQS call the handlers made must be allowed by the role the stack created.
 
 What moto cannot do here, said plainly rather than papered over:
 - it has no CloudFormation support for AWS::S3::BucketPolicy (the deployment bucket's TLS-only policy): it skips
@@ -16,7 +18,15 @@ What moto cannot do here, said plainly rather than papered over:
   not rehearsed;
 - its AWS::DynamoDB::Table creates keys, indexes and billing mode but ignores TimeToLiveSpecification,
   SSESpecification and PointInTimeRecoverySpecification (test_deploy_package checks those in the template);
-- it does not enforce the IAM policy on requests (its checks ignore DynamoDB resource ARNs), hence step 6.
+- it does not enforce the IAM policy on requests (its checks ignore DynamoDB resource ARNs), hence step 6;
+- it creates both AWS::Lambda::EventSourceMapping resources with their settings (checked below) but cannot run the
+  functions they feed (Docker again). What it does instead: on every write to the events table it tries to invoke
+  the fan-out, fails, and drops the stream records, so the stack's stream has nothing to read; a message sent to the
+  jobs queue is received for the jobs function, fails, and is made visible again (one receive of maxReceiveCount
+  spent). The fan-out's on-failure destination is stored, never used. So the rehearsal plays Lambda's part: it
+  hands the fan-out the records a NEW_IMAGE stream would hold, built from the table's items as they changed
+  (deploy_support.TableChanges, which fails as soon as moto keeps the records), and the jobs function the jobs
+  queue's real messages. test_deploy_zip feeds the fan-out moto's real stream records, on tables without a mapping.
 """
 
 import ast
@@ -31,16 +41,21 @@ from deploy_support import (
     REGION,
     REPO,
     SERVICE,
+    QueueFeed,
+    TableChanges,
     assert_lifecycle,
     aws_client,
     base_environment,
+    dynamodb_permissions,
     handler_environment,
     run,
+    subscription_journey,
     unpack,
 )
 
 MOTO_UNSUPPORTED_TYPES = {"AWS::S3::BucketPolicy"}
-NOT_EXECUTED_BY_MOTO = {"Custom::ApiGatewayAccountRole"}
+NOT_EXECUTED_BY_MOTO = {"Custom::ApiGatewayAccountRole", "AWS::Lambda::EventSourceMapping"}
+FUNCTIONS = ("api", "fanout", "jobs")
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 WAIT = {"Delay": 1, "MaxAttempts": 120}
 
@@ -134,8 +149,15 @@ def test_after_deploy_hook_throttles_the_stage_and_turns_data_tracing_off(stack,
 
 
 @pytest.fixture(scope="module")
-def function_configuration(stack, moto_server):
-    return aws_client("lambda", moto_server).get_function_configuration(FunctionName=f"{SERVICE}-dev-api")
+def configurations(stack, moto_server) -> dict[str, dict]:
+    """Each function's configuration as moto's Lambda holds it."""
+    functions = aws_client("lambda", moto_server)
+    return {name: functions.get_function_configuration(FunctionName=f"{SERVICE}-dev-{name}") for name in FUNCTIONS}
+
+
+@pytest.fixture(scope="module")
+def function_configuration(configurations):
+    return configurations["api"]
 
 
 def test_function_as_created(function_configuration):
@@ -144,6 +166,83 @@ def test_function_as_created(function_configuration):
     assert function_configuration["MemorySize"] == 512
     assert function_configuration["Timeout"] == 25
     assert "AWS_REGION" not in function_configuration["Environment"]["Variables"]
+
+
+@pytest.mark.parametrize("name", ["fanout", "jobs"])
+def test_stream_and_queue_functions_as_created(configurations, name):
+    configuration = configurations[name]
+    assert configuration["Runtime"] == "python3.13"
+    assert configuration["Handler"] == f"handlers/{name}_handler.handler"
+    assert configuration["Timeout"] == 60
+    assert configuration["Role"] == configurations["api"]["Role"]  # osls's one role
+    assert configuration["Environment"] == configurations["api"]["Environment"]
+
+
+def test_new_tables_as_created(stack, moto_server):
+    dynamodb = aws_client("dynamodb", moto_server)
+    events = dynamodb.describe_table(TableName=f"{SERVICE}-events-dev")["Table"]
+    assert events["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+    assert events["LatestStreamArn"].startswith(events["TableArn"] + "/stream/")
+    pk_sk = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    assert dynamodb.describe_table(TableName=f"{SERVICE}-subscriptions-dev")["Table"]["KeySchema"] == pk_sk
+    deliveries = dynamodb.describe_table(TableName=f"{SERVICE}-deliveries-dev")["Table"]
+    assert deliveries["KeySchema"] == pk_sk
+    assert {index["IndexName"]: index["KeySchema"] for index in deliveries["GlobalSecondaryIndexes"]} == {
+        "visible": [
+            {"AttributeName": "lane", "KeyType": "HASH"},
+            {"AttributeName": "visible_at", "KeyType": "RANGE"},
+        ],
+        "dead": [{"AttributeName": "dead_sub", "KeyType": "HASH"}, {"AttributeName": "dead_sort", "KeyType": "RANGE"}],
+    }
+    jobs = dynamodb.describe_table(TableName=f"{SERVICE}-jobs-dev")["Table"]
+    assert jobs["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+
+
+@pytest.fixture(scope="module")
+def queues(stack, moto_server) -> dict[str, dict]:
+    """{kind: the queue's attributes as moto's SQS holds them} for jobs, jobs-dlq and fanout-failures."""
+    sqs = aws_client("sqs", moto_server)
+    attributes = {}
+    for kind in ("jobs", "jobs-dlq", "fanout-failures"):
+        url = sqs.get_queue_url(QueueName=f"{SERVICE}-{kind}-dev")["QueueUrl"]
+        attributes[kind] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return attributes
+
+
+def test_queues_as_created(queues):
+    jobs = queues["jobs"]
+    assert json.loads(jobs["RedrivePolicy"]) == {
+        "deadLetterTargetArn": queues["jobs-dlq"]["QueueArn"],
+        "maxReceiveCount": 5,
+    }
+    assert jobs["VisibilityTimeout"] == "360"
+    for kind in ("jobs-dlq", "fanout-failures"):
+        assert queues[kind]["MessageRetentionPeriod"] == "1209600"  # 14 days, SQS's longest
+        assert "RedrivePolicy" not in queues[kind]
+    for attributes in queues.values():
+        assert attributes["SqsManagedSseEnabled"] == "true"
+
+
+def test_event_source_mappings_as_created(stack, configurations, queues, moto_server):
+    functions = aws_client("lambda", moto_server)
+    stream_arn = aws_client("dynamodb", moto_server).describe_table(TableName=f"{SERVICE}-events-dev")["Table"][
+        "LatestStreamArn"
+    ]
+    (fanout,) = functions.list_event_source_mappings(FunctionName=configurations["fanout"]["FunctionArn"])[
+        "EventSourceMappings"
+    ]
+    assert fanout["EventSourceArn"] == stream_arn
+    assert fanout["State"] == "Enabled"
+    assert (fanout["BatchSize"], fanout["StartingPosition"]) == (100, "TRIM_HORIZON")
+    assert (fanout["BisectBatchOnFunctionError"], fanout["MaximumRetryAttempts"]) == (True, 10)
+    assert fanout["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert fanout["DestinationConfig"] == {"OnFailure": {"Destination": queues["fanout-failures"]["QueueArn"]}}
+    (jobs,) = functions.list_event_source_mappings(FunctionName=configurations["jobs"]["FunctionArn"])[
+        "EventSourceMappings"
+    ]
+    assert jobs["EventSourceArn"] == queues["jobs"]["QueueArn"]
+    assert (jobs["State"], jobs["BatchSize"]) == ("Enabled", 1)
+    assert jobs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +259,7 @@ def first_api_key(stack, moto_server):
 
 
 def test_the_api_runs_on_the_stack_it_was_deployed_with(
-    stack, dev_package, function_configuration, first_api_key, moto_server, invoke, tmp_path
+    stack, dev_package, function_configuration, first_api_key, role_statements, moto_server, invoke, tmp_path
 ):
     # The zip exactly as uploaded to the deployment bucket, unpacked into an empty folder.
     task = unpack(dev_package.zip_path, tmp_path / "task")
@@ -174,8 +273,51 @@ def test_the_api_runs_on_the_stack_it_was_deployed_with(
     tables = {call["table"] for call in result["dynamodb_calls"]}
     assert tables == {stack["outputs"][k] for k in ("EventsTableName", "ApiKeysTableName", "RateLimitsTableName")}
     assert {"inbox"} == {call["index"] for call in result["dynamodb_calls"] if call["index"]}
+    assert_calls_granted(role_statements, [result], moto_server)  # step 6
 
-    # Step 6: each call against the role the stack created (moto resolved its ARNs).
+
+def test_a_subscription_through_the_three_functions_on_the_stack(
+    stack, dev_package, configurations, first_api_key, role_statements, moto_server, invoke, tmp_path
+):
+    task = unpack(dev_package.zip_path, tmp_path / "task")
+    environments = {
+        name: handler_environment(configurations[name]["Environment"]["Variables"], moto_server) for name in FUNCTIONS
+    }
+    variables = configurations["api"]["Environment"]["Variables"]
+
+    def run(scenario: str, **request) -> dict:
+        handler = request.get("handler", "handlers.lambda_handler")
+        function = {"handlers.fanout_handler": "fanout", "handlers.jobs_handler": "jobs"}.get(handler, "api")
+        return invoke(task, environments[function], scenario, api_key=first_api_key, **request)
+
+    stream = TableChanges(moto_server, variables["DYNAMODB_TABLE_EVENTS"], ("pk",))
+    event_id, outcomes = subscription_journey(run, stream, QueueFeed(moto_server, variables["JOBS_QUEUE"]))
+    deliveries = aws_client("dynamodb", moto_server).scan(TableName=variables["DYNAMODB_TABLE_DELIVERIES"])["Items"]
+    assert event_id not in json.dumps(deliveries)
+    touched = {table for o in outcomes for call in o["dynamodb_calls"] for _, table, _ in dynamodb_permissions(call)}
+    assert touched == {name for key, name in variables.items() if key.startswith("DYNAMODB_TABLE_")}
+    used = assert_calls_granted(role_statements, outcomes, moto_server)  # step 6
+    # And nothing more: on the tables this journey covers whole, the role grants exactly what the handlers used.
+    dynamodb = aws_client("dynamodb", moto_server)
+    kinds = ("SUBSCRIPTIONS", "DELIVERIES", "JOBS")
+    arns = [dynamodb.describe_table(TableName=variables[f"DYNAMODB_TABLE_{k}"])["Table"]["TableArn"] for k in kinds]
+
+    def on_these_tables(resource: str) -> bool:
+        return any(resource == arn or resource.startswith(f"{arn}/index/") for arn in arns)
+
+    grants = {
+        (action, resource)
+        for statement in role_statements
+        for action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+        if on_these_tables(resource)
+    }
+    assert {(action, resource) for action, resource in used if on_these_tables(resource)} == grants
+
+
+@pytest.fixture(scope="module")
+def role_statements(stack, moto_server) -> list[dict]:
+    """The statements of the functions' role as the stack created it (moto resolved its ARNs)."""
     iam = aws_client("iam", moto_server)
     role = next(r for r in stack["resources"] if r["LogicalResourceId"] == "IamRoleLambdaExecution")
     statements = []
@@ -185,15 +327,48 @@ def test_the_api_runs_on_the_stack_it_was_deployed_with(
             # moto's CloudFormation stores an inline role policy as Python's repr of the document, not JSON.
             document = ast.literal_eval(urllib.parse.unquote(document))
         statements += document["Statement"]
-    dynamodb = aws_client("dynamodb", moto_server)
-    arns = {name: dynamodb.describe_table(TableName=name)["Table"]["TableArn"] for name in tables}
-    for call in result["dynamodb_calls"]:
-        resource = arns[call["table"]] + (f"/index/{call['index']}" if call["index"] else "")
-        action = f"dynamodb:{call['operation']}"
-        assert any(
-            s["Effect"] == "Allow" and action in as_list(s["Action"]) and resource in as_list(s["Resource"])
-            for s in statements
-        ), f"{action} on {resource} is not granted to the function"
+    return statements
+
+
+def granted(statements: list[dict], action: str, resource: str) -> bool:
+    return any(
+        s["Effect"] == "Allow" and action in as_list(s["Action"]) and resource in as_list(s["Resource"])
+        for s in statements
+    )
+
+
+def assert_calls_granted(statements: list[dict], outcomes: list[dict], endpoint: str) -> set[tuple[str, str]]:
+    """Each DynamoDB and SQS call the runs made is allowed by the role, on the ARN it touched; (action, ARN) of each."""
+    dynamodb, sqs = aws_client("dynamodb", endpoint), aws_client("sqs", endpoint)
+    table_arns: dict[str, str] = {}
+    used = set()
+    for outcome in outcomes:
+        for call in outcome["dynamodb_calls"]:
+            for action, table, index in dynamodb_permissions(call):
+                if table not in table_arns:
+                    table_arns[table] = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
+                resource = table_arns[table] + (f"/index/{index}" if index else "")
+                assert granted(statements, action, resource), f"{action} on {resource} is not granted"
+                used.add((action, resource))
+        for call in outcome["sqs_calls"]:
+            url = call["queue_url"] or sqs.get_queue_url(QueueName=call["queue_name"])["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            action = f"sqs:{call['operation']}"
+            assert granted(statements, action, arn), f"{action} on {arn} is not granted"
+            used.add((action, arn))
+    return used
+
+
+def test_the_role_lets_lambda_feed_the_stream_and_queue_functions(role_statements, queues, moto_server):
+    """What the event source mappings need of the functions' role (osls adds it): Lambda's poller acts as the role."""
+    stream_arn = aws_client("dynamodb", moto_server).describe_table(TableName=f"{SERVICE}-events-dev")["Table"][
+        "LatestStreamArn"
+    ]
+    for action in ("GetRecords", "GetShardIterator", "DescribeStream", "ListStreams"):
+        assert granted(role_statements, f"dynamodb:{action}", stream_arn), action
+    assert granted(role_statements, "sqs:SendMessage", queues["fanout-failures"]["QueueArn"])  # on-failure records
+    for action in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes"):
+        assert granted(role_statements, f"sqs:{action}", queues["jobs"]["QueueArn"]), action
 
 
 def as_list(value):

@@ -1,8 +1,9 @@
 """Fixtures of the tests against the running local stage (scripts/local_stage.py), started once per session.
 
-The stage runs on free ports, with the real `serverless offline` and moto; its output goes to a log file whose end
-is shown when it fails to start. Each test that needs a tenant makes a new one (`make_key`), so tests never see
-each other's events. The generated clients are written to build/clients/ (git-ignored) at test time.
+The stage runs on free ports, with the real `serverless offline` (and its stream and SQS plugins) and moto; its
+output goes to a log file whose end is shown when it fails to start. Each test that needs a tenant makes a new one
+(`make_key`), so tests never see each other's events. The generated clients are written to build/clients/
+(git-ignored) at test time.
 
 These tests carry the `stage` marker: `-m "not stage"` leaves them out.
 """
@@ -32,12 +33,13 @@ def pytest_collection_modifyitems(items):
 def stage(tmp_path_factory):
     """The local stage, as `python -m scripts.local_stage` starts it, with a per-key rate limit no test reaches."""
     log_path = tmp_path_factory.mktemp("local-stage") / "stage.log"
-    api_port, dynamodb_port, lambda_port = free_ports(3)
+    api_port, dynamodb_port, sqs_port, lambda_port = free_ports(4)
     with log_path.open("w") as log:
         try:
             running = local_stage.start(
                 api_port=api_port,
                 dynamodb_port=dynamodb_port,
+                sqs_port=sqs_port,
                 lambda_port=lambda_port,
                 rate_limit_per_minute=RATE_LIMIT_PER_MINUTE,
                 output=log,

@@ -48,6 +48,9 @@ class StrictJsonBodyValidator(JSONRequestBodyValidator):
             raise BadRequestProblem(detail=f"The body is not valid JSON: {exc}") from None
         except RecursionError:
             raise BadRequestProblem(detail="The body is nested too deeply.") from None
+        if body is None:
+            # `null` is no body: no operation takes one, and one that may be left out would otherwise take its default.
+            raise BadRequestProblem(detail="The body is null; send a JSON object.")
         if _SURROGATE_ESCAPE.search(text):
             try:
                 json.dumps(body, ensure_ascii=False).encode("utf-8")

@@ -240,7 +240,7 @@ def stream_change(record: dict) -> Event | tuple[str, str] | None:
     (tenant, event id) of an event that is gone (a REMOVE: deleted, or expired by TTL), or None (updates, and
     idempotency records)."""
     change = record["dynamodb"]
-    if record["eventName"] == "INSERT" and "event_id" in change.get("NewImage", {}):
+    if record["eventName"] == "INSERT" and "source" in change.get("NewImage", {}):
         return _from_item(change["NewImage"])
     if record["eventName"] == "REMOVE":
         parts = change["Keys"]["pk"]["S"].split("#")
