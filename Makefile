@@ -56,7 +56,7 @@ lint: $(BIN)/.installed ## lint the code and check its types (ruff, mypy)
 FAST_TESTS := --ignore=tests/deploy --ignore=tests/stage --ignore=tests/contract --ignore=tests/bench \
 	--ignore=tests/properties
 
-check: lint ## lint, types and the fast tests (under two minutes): run it before every commit
+check: lint ## lint, types and the fast tests (about three minutes): run it before every commit
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(FAST_TESTS) $(ARGS)
 
 # Both lock files come from pyproject.toml (the one declaration), with hashes. requirements-dev.txt is resolved first
