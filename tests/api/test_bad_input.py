@@ -91,9 +91,10 @@ def test_a_json_body_without_content_type_is_read_as_json(lambda_handler, make_a
     assert lambda_handler(event, None)["statusCode"] == "400"
 
 
-def test_a_null_body_is_400_even_where_the_body_may_be_left_out(post_raw, call, make_api_key):
+def test_a_null_or_missing_body_is_400(post_raw, call, make_api_key):
     assert_problem(post_raw(b"null"), 400)
     key, _ = make_api_key()
     subscription = call("POST", "/v1/subscriptions", key=key, body={"name": "n"}).json["subscription_id"]
     assert_problem(call("POST", f"/v1/subscriptions/{subscription}/receive", key=key, body="null"), 400)
-    assert call("POST", f"/v1/subscriptions/{subscription}/receive", key=key).status == 200  # no body: the defaults
+    assert_problem(call("POST", f"/v1/subscriptions/{subscription}/receive", key=key), 400)
+    assert call("POST", f"/v1/subscriptions/{subscription}/receive", key=key, body={}).status == 200  # the defaults
