@@ -1,5 +1,5 @@
-"""Schemathesis hooks for fuzzing this API (loaded by scripts/fuzz_stage.py through SCHEMATHESIS_HOOKS, and by the
-in-process contract tests by import).
+"""Schemathesis hooks for fuzzing this API (named as `hooks` in the config scripts/fuzz_stage.py writes, and
+imported by the in-process contract tests).
 
 A receive waits up to `wait_seconds` (0-20) when nothing is visible, and fuzzing mostly meets empty
 subscriptions: a valid wait is cut to 0 so a run stays short. An invalid one (negative testing) is left as it is.

@@ -39,7 +39,7 @@ def test_consumers_sharing_a_subscription_process_every_event_once(stage, tmp_pa
         tmp_path,
         24,
         *("--mode", "subscription", "--clients", "20", "--producers", "4", "--seconds", "15"),
-        *("--max-events", "600", "--visibility-timeout", "20", "--abandon", "0.02", "--drain-seconds", "60"),
+        *("--max-events", "600", "--visibility-timeout", "20", "--abandon", "0.02", "--drain-seconds", "180"),
     )
     assert figures["server_errors"] == [] and figures["problems"] == []
     assert status == 0

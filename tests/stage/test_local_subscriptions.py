@@ -19,7 +19,9 @@ def call(stage, key: str, method: str, path: str, body: dict | None = None) -> A
     headers = {"X-API-Key": key}
     if body is not None:
         headers["Content-Type"] = "application/json"
-    return request(method, stage.url + path, headers=headers, body=json.dumps(body).encode() if body else None)
+    return request(
+        method, stage.url + path, headers=headers, body=json.dumps(body).encode() if body is not None else None
+    )
 
 
 def create_subscription(stage, key: str, body: dict) -> str:
