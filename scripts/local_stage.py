@@ -14,7 +14,8 @@ It starts, in this order, each in its own process group:
 3. `serverless offline start --stage local` (the project's osls and serverless-offline): API Gateway REST events
    of the real shape, handed to handlers/lambda_handler.py in Python workers; with the plugins
    serverless-offline-dynamodb-streams (the `fanout` function, fed from the events table's stream) and
-   serverless-offline-sqs (the `jobs` function, fed from the jobs queue), configured in serverless.yml's `custom`;
+   serverless-offline-sqs (the `jobs` and `deliver` functions, fed from their queues), configured in serverless.yml's
+   `custom`;
 then creates an API key for tenant "dev" and one for a second tenant, "dev-peer", in the keys table (with the key
 tool operators use, triggers/cli/api_keys.py), and prints the stage URL, the docs URL, the keys, a curl line that
 creates an event and the command that fuzzes the stage. Ctrl-C (or SIGTERM) stops every process it started.
@@ -87,6 +88,9 @@ APP_SETTINGS = frozenset(
         "DYNAMODB_TABLE_JOBS",
         "DYNAMODB_ENDPOINT_URL",
         "JOBS_QUEUE",
+        "PUSH_QUEUE",
+        "PUSH_ALLOW_PRIVATE_TARGETS",
+        "PUSH_TIMEOUT_SECONDS",
         "SQS_ENDPOINT_URL",
         "DELIVERY_SHARDS",
         "DEV_API_KEY",
@@ -164,6 +168,8 @@ class LocalStage:
                 f"  SQS          {self.sqs_endpoint}  (queues {', '.join(self.queues)})",
                 f"  Fan-out      function `fanout` runs, on the stream of table {self.events_table}",
                 f"  Jobs         function `jobs` runs, on queue {self.jobs_queue}",
+                f"  Push         function `deliver` runs, on queue {queue_name('PushQueue', self.stage)}"
+                " (http and 127.0.0.1 URLs allowed here only)",
                 f"  Dev key      {self.dev_key}  (tenant '{DEV_TENANT}')",
                 f"  Peer key     {self.peer_key}  (tenant '{PEER_TENANT}': another tenant, for cross-tenant tries)",
                 "",

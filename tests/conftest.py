@@ -12,6 +12,7 @@ from tests.support import (
     STAGE,
     EventStream,
     client_for,
+    drain,
     handler_for,
     invoke,
     queue_client_for,
@@ -52,9 +53,10 @@ def dynamodb_client(settings):
 
 @pytest.fixture(scope="session")
 def queue_client(settings):
-    """An SQS client on moto, with the jobs queue created (the local stage's plugin creates it there)."""
+    """An SQS client on moto, with the jobs and push queues created (the local stage makes them from serverless.yml)."""
     client = queue_client_for(settings)
     client.create_queue(QueueName=settings.jobs_queue)
+    client.create_queue(QueueName=settings.push_queue)
     return client
 
 
@@ -104,19 +106,4 @@ def stream(settings, workers):
 def run_jobs(settings, queue_client, workers):
     """run_jobs(): feed every message waiting in the jobs queue to the jobs function, as Lambda's SQS poller would,
     until the queue is empty; returns how many messages ran."""
-    handler = jobs_handler(workers.jobs)
-    url = queue_client.get_queue_url(QueueName=settings.jobs_queue)["QueueUrl"]
-
-    def run() -> int:
-        ran = 0
-        while True:
-            messages = queue_client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return ran
-            records = [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]
-            assert handler({"Records": records}, None) == {"batchItemFailures": []}
-            for message in messages:
-                queue_client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-            ran += len(messages)
-
-    return run
+    return lambda: drain(queue_client, settings.jobs_queue, jobs_handler(workers.jobs))

@@ -3,9 +3,12 @@
 The one module tests import helpers from (fixtures stay in conftest.py files)."""
 
 import json
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
@@ -122,6 +125,24 @@ def expire(client, table: str, tenant: str, event_id: str) -> None:
     )
 
 
+def drain(queue_client, queue_name: str, handler, wait_seconds: int = 0) -> int:
+    """Feed every message waiting in a queue to a queue function, as Lambda's SQS poller would, until the queue is
+    empty (waiting up to `wait_seconds` for a delayed one); how many messages ran. Every message must succeed."""
+    url = queue_client.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    ran = 0
+    while True:
+        messages = queue_client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds).get(
+            "Messages", []
+        )
+        if not messages:
+            return ran
+        records = [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]
+        assert handler({"Records": records}, None) == {"batchItemFailures": []}
+        for message in messages:
+            queue_client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        ran += len(messages)
+
+
 def workers_for(settings: Settings, dynamodb=None):
     """The services of a stream or queue function's container."""
     return create_workers(settings, dynamodb or client_for(settings), queue_client_for(settings))
@@ -162,3 +183,45 @@ class EventStream:
         if records:
             assert self.handler({"Records": records}, None) == {"batchItemFailures": []}
         return records
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that answers each POST with the next scripted status (the last one repeats)
+    and keeps what it got."""
+
+    def __init__(self) -> None:
+        self.statuses: list[int] = [200]
+        self.hang_seconds = 0.0
+        self.before_answer: Callable[[], object] = lambda: None
+        self.got: list[dict] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                with receiver.lock:
+                    receiver.got.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
+                receiver.before_answer()
+                time.sleep(receiver.hang_seconds)
+                self.send_response(status)
+                if status == 302:
+                    self.send_header("location", "/elsewhere")
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,3 +1,3 @@
 """The Triggers API: producers push events, consumers pull them from their tenant's inbox."""
 
-__version__ = "1.1.0"
+__version__ = "1.2.0"

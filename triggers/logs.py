@@ -44,3 +44,5 @@ def configure(level: str) -> None:
     logging.logAsyncioTasks = False  # type: ignore[attr-defined]  # Python 3.12+; typeshed lacks it
     # botocore at DEBUG prints request bodies (event payloads): keep it at INFO whatever LOG_LEVEL says.
     logging.getLogger("botocore").setLevel(max(logging.INFO, root.level))
+    # urllib3 names each URL it requests (DEBUG) or retries (WARNING): a push receiver's URL must not be logged.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)

@@ -19,15 +19,19 @@ from triggers.domain.deliveries import DeliveryService
 from triggers.domain.events import EventService, utc_now
 from triggers.domain.fanout import FanOut
 from triggers.domain.jobs import JobService
+from triggers.domain.push import PushScheduler, PushWorker
 from triggers.domain.subscriptions import SubscriptionService
 from triggers.settings import Settings
 from triggers.storage.api_keys import ApiKeyStore
+from triggers.storage.attempts import AttemptStore
 from triggers.storage.deliveries import DeliveryStore
 from triggers.storage.dynamodb import PARALLEL_CALLS, make_client
 from triggers.storage.events import EventStore
-from triggers.storage.jobs import JobQueue, JobStore, make_queue_client
+from triggers.storage.jobs import JobStore
+from triggers.storage.queues import MessageQueue, make_queue_client
 from triggers.storage.rate_limits import RateLimitCounter
 from triggers.storage.subscriptions import SubscriptionStore
+from triggers.webhooks.sender import WebhookSender
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -45,6 +49,7 @@ class Services:
     deliveries: DeliveryService
     jobs: JobService
     fanout: FanOut
+    push: PushWorker
 
 
 def build_services(settings: Settings, dynamodb: "DynamoDBClient | None" = None, sqs: Any = None) -> Services:
@@ -56,9 +61,15 @@ def build_services(settings: Settings, dynamodb: "DynamoDBClient | None" = None,
     delivery_store = DeliveryStore(
         client, settings.deliveries_table, settings.delivery_shards, ThreadPoolExecutor(PARALLEL_CALLS)
     )
-    subscriptions = SubscriptionService(subscription_store, cursors, utc_now)
-    deliveries = DeliveryService(delivery_store, subscriptions, cursors, utc_now)
-    queue = JobQueue(lambda: sqs or make_queue_client(settings), settings.jobs_queue)
+    attempts = AttemptStore(client, settings.deliveries_table)
+
+    def queue_client() -> Any:
+        return sqs or make_queue_client(settings)
+
+    jobs_queue = MessageQueue(queue_client, settings.jobs_queue)
+    push = PushScheduler(MessageQueue(queue_client, settings.push_queue))
+    subscriptions = SubscriptionService(subscription_store, cursors, utc_now, push, settings.push_allow_private_targets)
+    deliveries = DeliveryService(delivery_store, attempts, subscriptions, cursors, utc_now)
     return Services(
         events=EventService(EventStore(client, settings.events_table), cursors, settings.retention_days),
         authenticator=Authenticator(
@@ -70,8 +81,16 @@ def build_services(settings: Settings, dynamodb: "DynamoDBClient | None" = None,
         check_storage=keys.check_reachable,
         subscriptions=subscriptions,
         deliveries=deliveries,
-        jobs=JobService(JobStore(client, settings.jobs_table, JOB_RETENTION_SECONDS), queue, deliveries, utc_now),
-        fanout=FanOut(subscription_store, delivery_store, utc_now),
+        jobs=JobService(JobStore(client, settings.jobs_table, JOB_RETENTION_SECONDS), jobs_queue, deliveries, utc_now),
+        fanout=FanOut(subscription_store, delivery_store, push, utc_now),
+        push=PushWorker(
+            subscription_store,
+            delivery_store,
+            attempts,
+            WebhookSender(settings.push_allow_private_targets, settings.push_timeout_seconds),
+            push,
+            utc_now,
+        ),
     )
 
 

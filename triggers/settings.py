@@ -40,6 +40,9 @@ class Settings:
     jobs_queue: str  # the name of the jobs function's SQS queue
     sqs_endpoint_url: str | None
     delivery_shards: int  # lanes per subscription queue (docs/design.md: the throughput ceiling)
+    push_queue: str  # the name of the deliver function's SQS queue
+    push_allow_private_targets: bool  # http and non-public addresses as push URLs: the local stage only
+    push_timeout_seconds: float  # a push not answered within this is a failed try
 
 
 def _flag(value: str) -> bool:
@@ -79,4 +82,7 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         jobs_queue=env.get("JOBS_QUEUE") or table_name("jobs", stage),
         sqs_endpoint_url=env.get("SQS_ENDPOINT_URL") or None,
         delivery_shards=int(env.get("DELIVERY_SHARDS", "4")),
+        push_queue=env.get("PUSH_QUEUE") or table_name("push", stage),
+        push_allow_private_targets=_flag(env.get("PUSH_ALLOW_PRIVATE_TARGETS", "false")),
+        push_timeout_seconds=float(env.get("PUSH_TIMEOUT_SECONDS", "10")),
     )

@@ -11,6 +11,7 @@ from triggers.storage.api_keys import ApiKeyStore
 EVENT = str(uuid.uuid4())
 PROTECTED = [
     ("POST", "/v1/events", new_event()),
+    ("GET", "/v1/events", None),
     ("GET", f"/v1/events/{EVENT}", None),
     ("DELETE", f"/v1/events/{EVENT}", None),
     ("POST", f"/v1/events/{EVENT}/ack", None),
@@ -41,3 +42,4 @@ def test_revoked_key_is_401(call, make_api_key, settings, dynamodb_client):
 @pytest.mark.parametrize("path", ["/v1/health", "/v1/health/ready", "/v1/openapi.json", "/v1/docs/"])
 def test_health_and_docs_need_no_key(call, path):
     assert call("GET", path).status == 200
+

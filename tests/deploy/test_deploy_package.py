@@ -108,10 +108,10 @@ def test_events_table(package):
     assert table["Type"] == "AWS::DynamoDB::Table"
     assert properties["TableName"] == f"{SERVICE}-events-{package.stage}"
     assert properties["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    listing = ["list_tenant", "list_source", "list_type", "list_source_type"]
     assert sorted(properties["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == [
-        {"AttributeName": "inbox_sort", "AttributeType": "S"},
-        {"AttributeName": "inbox_tenant", "AttributeType": "S"},
-        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": name, "AttributeType": "S"}
+        for name in sorted(["inbox_sort", "inbox_tenant", "pk", "list_sort", *listing])
     ]
     assert properties["GlobalSecondaryIndexes"] == [
         {
@@ -121,7 +121,18 @@ def test_events_table(package):
                 {"AttributeName": "inbox_sort", "KeyType": "RANGE"},
             ],
             "Projection": {"ProjectionType": "ALL"},
-        }
+        },
+        *(
+            {
+                "IndexName": name,
+                "KeySchema": [
+                    {"AttributeName": name, "KeyType": "HASH"},
+                    {"AttributeName": "list_sort", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},  # GET /v1/events reads the items by key
+            }
+            for name in listing
+        ),
     ]
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
     assert properties["SSESpecification"] == {"SSEEnabled": True}
@@ -223,19 +234,28 @@ def test_only_these_tables(package):
 
 def test_queues(package):
     queues = package.resources("AWS::SQS::Queue")
-    assert set(queues) == {"JobsQueue", "JobsDeadLetterQueue", "FanoutFailuresQueue"}
-    jobs = queues["JobsQueue"]["Properties"]
-    assert jobs["QueueName"] == f"{SERVICE}-jobs-{package.stage}"
-    assert jobs["RedrivePolicy"] == {
-        "deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
-        "maxReceiveCount": 5,
+    assert set(queues) == {
+        "JobsQueue",
+        "JobsDeadLetterQueue",
+        "PushQueue",
+        "PushDeadLetterQueue",
+        "FanoutFailuresQueue",
     }
-    # A message must stay invisible while the jobs function works on it (AWS advises six times its timeout).
-    timeout = package.function_of("jobs")["Properties"]["Timeout"]
-    assert jobs["VisibilityTimeout"] >= 6 * timeout
-    assert queues["JobsDeadLetterQueue"]["Properties"]["QueueName"] == f"{SERVICE}-jobs-dlq-{package.stage}"
+    for function, queue in (("jobs", "Jobs"), ("deliver", "Push")):
+        properties = queues[f"{queue}Queue"]["Properties"]
+        kind = queue.lower()
+        assert properties["QueueName"] == f"{SERVICE}-{kind}-{package.stage}"
+        assert properties["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": [f"{queue}DeadLetterQueue", "Arn"]},
+            "maxReceiveCount": 5,
+        }
+        # A message must stay invisible while its function works on it (AWS advises six times its timeout).
+        timeout = package.function_of(function)["Properties"]["Timeout"]
+        assert properties["VisibilityTimeout"] >= 6 * timeout
+        dead_letters = queues[f"{queue}DeadLetterQueue"]["Properties"]["QueueName"]
+        assert dead_letters == f"{SERVICE}-{kind}-dlq-{package.stage}"
     assert queues["FanoutFailuresQueue"]["Properties"]["QueueName"] == f"{SERVICE}-fanout-failures-{package.stage}"
-    for name in ("JobsDeadLetterQueue", "FanoutFailuresQueue"):
+    for name in ("JobsDeadLetterQueue", "PushDeadLetterQueue", "FanoutFailuresQueue"):
         properties = queues[name]["Properties"]
         assert properties["MessageRetentionPeriod"] == 1209600  # 14 days, SQS's longest: time to replay
         assert "RedrivePolicy" not in properties
@@ -250,7 +270,11 @@ def test_queues(package):
 
 def test_the_fanout_reads_the_events_stream(package):
     mappings = package.resources("AWS::Lambda::EventSourceMapping")
-    assert set(mappings) == {"FanoutEventSourceMappingDynamodbEventsTable", "JobsEventSourceMappingSQSJobsQueue"}
+    assert set(mappings) == {
+        "FanoutEventSourceMappingDynamodbEventsTable",
+        "JobsEventSourceMappingSQSJobsQueue",
+        "DeliverEventSourceMappingSQSPushQueue",
+    }
     properties = mappings["FanoutEventSourceMappingDynamodbEventsTable"]["Properties"]
     assert properties == {
         "BatchSize": 100,
@@ -278,6 +302,19 @@ def test_the_jobs_function_reads_the_jobs_queue(package):
     }
 
 
+def test_the_deliver_function_reads_the_push_queue_ten_at_a_time(package):
+    properties = package.resources("AWS::Lambda::EventSourceMapping")["DeliverEventSourceMappingSQSPushQueue"][
+        "Properties"
+    ]
+    assert properties == {
+        "BatchSize": 10,
+        "EventSourceArn": {"Fn::GetAtt": ["PushQueue", "Arn"]},
+        "FunctionName": {"Fn::GetAtt": ["DeliverLambdaFunction", "Arn"]},
+        "Enabled": True,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    }
+
+
 # The function -------------------------------------------------------------------------------------------------
 
 
@@ -293,19 +330,21 @@ def test_function_configuration(package):
         "ApiLambdaFunction",
         "FanoutLambdaFunction",
         "JobsLambdaFunction",
+        "DeliverLambdaFunction",
         "CustomDashresourceDashapigwDashcwDashroleLambdaFunction",  # osls's custom resource handler
     }
 
 
-@pytest.mark.parametrize("name", ["fanout", "jobs"])
+@pytest.mark.parametrize("name", ["fanout", "jobs", "deliver"])
 def test_stream_and_queue_functions(package, name):
     properties = package.function_of(name)["Properties"]
     assert properties["Handler"] == f"handlers/{name}_handler.handler"
     assert properties["Runtime"] == "python3.13"
     assert properties["Architectures"] == ["x86_64"]
     assert properties["MemorySize"] == 512
-    assert properties["Timeout"] == 60  # no API Gateway in front: a batch may take longer than a request
-    assert properties["Role"] == {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}  # one role for all three
+    # No API Gateway in front: a batch may take longer than a request. A push batch: ten 10 s sends at once.
+    assert properties["Timeout"] == (30 if name == "deliver" else 60)
+    assert properties["Role"] == {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}  # one role for all four
     assert properties["Environment"] == package.function["Properties"]["Environment"]
     assert "ReservedConcurrentExecutions" not in properties
 
@@ -322,6 +361,8 @@ def test_function_environment(package):
         "DYNAMODB_TABLE_DELIVERIES": f"{SERVICE}-deliveries-{package.stage}",
         "DYNAMODB_TABLE_JOBS": f"{SERVICE}-jobs-{package.stage}",
         "JOBS_QUEUE": f"{SERVICE}-jobs-{package.stage}",
+        "PUSH_QUEUE": f"{SERVICE}-push-{package.stage}",
+        "PUSH_ALLOW_PRIVATE_TARGETS": "false",  # true on the local stage only
         "DELIVERY_SHARDS": "4",
         "RATE_LIMIT_PER_MINUTE": "1000",
         "AUTH_MODE": "aws",
@@ -373,7 +414,7 @@ def test_the_function_role_grants_only_what_the_code_uses(package):
             "Action": ["dynamodb:Query"],
             "Resource": [index_arn("DeliveriesTable", "visible"), index_arn("DeliveriesTable", "dead")],
         },
-        {"Action": ["sqs:GetQueueUrl", "sqs:SendMessage"], "Resource": [arn("JobsQueue")]},
+        {"Action": ["sqs:GetQueueUrl", "sqs:SendMessage"], "Resource": [arn("JobsQueue"), arn("PushQueue")]},
         # Added by osls for the event source mappings (Lambda's poller acts as the role).
         {
             "Action": dynamodb_actions("GetRecords", "GetShardIterator", "DescribeStream", "ListStreams"),
@@ -382,14 +423,14 @@ def test_the_function_role_grants_only_what_the_code_uses(package):
         {"Action": ["sqs:ListQueues", "sqs:SendMessage"], "Resource": [arn("FanoutFailuresQueue")]},
         {
             "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
-            "Resource": [arn("JobsQueue")],
+            "Resource": [arn("JobsQueue"), arn("PushQueue")],
         },
     ]
     # osls's default: one role, whatever the number of functions (per-function roles need a plugin or a role
-    # written by hand): each function may do what any of the three does.
+    # written by hand): each function may do what any of the four does.
     roles = package.resources("AWS::IAM::Role")
     assert set(roles) == {"IamRoleLambdaExecution", "IamRoleCustomResourcesLambdaExecution"}
-    for name in ("api", "fanout", "jobs"):
+    for name in ("api", "fanout", "jobs", "deliver"):
         assert package.function_of(name)["Properties"]["Role"] == {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}
     assert "ManagedPolicyArns" not in role["Properties"]
 
@@ -413,7 +454,7 @@ def test_log_groups_expire(package):
         "LogGroupName": f"/aws/lambda/{SERVICE}-{package.stage}-api",
         "RetentionInDays": retention,
     }
-    for name in ("fanout", "jobs"):
+    for name in ("fanout", "jobs", "deliver"):
         assert groups[f"{name.capitalize()}LogGroup"]["Properties"] == {
             "LogGroupName": f"/aws/lambda/{SERVICE}-{package.stage}-{name}",
             "RetentionInDays": retention,

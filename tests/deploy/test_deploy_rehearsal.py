@@ -55,7 +55,7 @@ from deploy_support import (
 
 MOTO_UNSUPPORTED_TYPES = {"AWS::S3::BucketPolicy"}
 NOT_EXECUTED_BY_MOTO = {"Custom::ApiGatewayAccountRole", "AWS::Lambda::EventSourceMapping"}
-FUNCTIONS = ("api", "fanout", "jobs")
+FUNCTIONS = ("api", "fanout", "jobs", "deliver")
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 WAIT = {"Delay": 1, "MaxAttempts": 120}
 
@@ -121,12 +121,17 @@ def test_tables_as_created(stack, moto_server):
     dynamodb = aws_client("dynamodb", moto_server)
     events = dynamodb.describe_table(TableName=stack["outputs"]["EventsTableName"])["Table"]
     assert events["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
-    (inbox,) = events["GlobalSecondaryIndexes"]
-    assert inbox["IndexName"] == "inbox"
-    assert inbox["KeySchema"] == [
-        {"AttributeName": "inbox_tenant", "KeyType": "HASH"},
-        {"AttributeName": "inbox_sort", "KeyType": "RANGE"},
-    ]
+    indexes = {index["IndexName"]: index["KeySchema"] for index in events["GlobalSecondaryIndexes"]}
+    assert indexes == {
+        "inbox": [
+            {"AttributeName": "inbox_tenant", "KeyType": "HASH"},
+            {"AttributeName": "inbox_sort", "KeyType": "RANGE"},
+        ],
+        **{
+            name: [{"AttributeName": name, "KeyType": "HASH"}, {"AttributeName": "list_sort", "KeyType": "RANGE"}]
+            for name in ("list_tenant", "list_source", "list_type", "list_source_type")
+        },
+    }
     assert events["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     # Not compared: TTL, SSE and PITR, which moto's CloudFormation does not apply (see the module's docstring).
     keys = dynamodb.describe_table(TableName=stack["outputs"]["ApiKeysTableName"])["Table"]
@@ -168,12 +173,12 @@ def test_function_as_created(function_configuration):
     assert "AWS_REGION" not in function_configuration["Environment"]["Variables"]
 
 
-@pytest.mark.parametrize("name", ["fanout", "jobs"])
+@pytest.mark.parametrize("name", ["fanout", "jobs", "deliver"])
 def test_stream_and_queue_functions_as_created(configurations, name):
     configuration = configurations[name]
     assert configuration["Runtime"] == "python3.13"
     assert configuration["Handler"] == f"handlers/{name}_handler.handler"
-    assert configuration["Timeout"] == 60
+    assert configuration["Timeout"] == (30 if name == "deliver" else 60)
     assert configuration["Role"] == configurations["api"]["Role"]  # osls's one role
     assert configuration["Environment"] == configurations["api"]["Environment"]
 
@@ -200,23 +205,24 @@ def test_new_tables_as_created(stack, moto_server):
 
 @pytest.fixture(scope="module")
 def queues(stack, moto_server) -> dict[str, dict]:
-    """{kind: the queue's attributes as moto's SQS holds them} for jobs, jobs-dlq and fanout-failures."""
+    """{kind: the queue's attributes as moto's SQS holds them} for jobs, push, their dead-letter queues and
+    fanout-failures."""
     sqs = aws_client("sqs", moto_server)
     attributes = {}
-    for kind in ("jobs", "jobs-dlq", "fanout-failures"):
+    for kind in ("jobs", "jobs-dlq", "push", "push-dlq", "fanout-failures"):
         url = sqs.get_queue_url(QueueName=f"{SERVICE}-{kind}-dev")["QueueUrl"]
         attributes[kind] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     return attributes
 
 
 def test_queues_as_created(queues):
-    jobs = queues["jobs"]
-    assert json.loads(jobs["RedrivePolicy"]) == {
-        "deadLetterTargetArn": queues["jobs-dlq"]["QueueArn"],
-        "maxReceiveCount": 5,
-    }
-    assert jobs["VisibilityTimeout"] == "360"
-    for kind in ("jobs-dlq", "fanout-failures"):
+    for kind, visibility_timeout in (("jobs", "360"), ("push", "180")):
+        assert json.loads(queues[kind]["RedrivePolicy"]) == {
+            "deadLetterTargetArn": queues[f"{kind}-dlq"]["QueueArn"],
+            "maxReceiveCount": 5,
+        }
+        assert queues[kind]["VisibilityTimeout"] == visibility_timeout
+    for kind in ("jobs-dlq", "push-dlq", "fanout-failures"):
         assert queues[kind]["MessageRetentionPeriod"] == "1209600"  # 14 days, SQS's longest
         assert "RedrivePolicy" not in queues[kind]
     for attributes in queues.values():
@@ -243,6 +249,12 @@ def test_event_source_mappings_as_created(stack, configurations, queues, moto_se
     assert jobs["EventSourceArn"] == queues["jobs"]["QueueArn"]
     assert (jobs["State"], jobs["BatchSize"]) == ("Enabled", 1)
     assert jobs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    (deliver,) = functions.list_event_source_mappings(FunctionName=configurations["deliver"]["FunctionArn"])[
+        "EventSourceMappings"
+    ]
+    assert deliver["EventSourceArn"] == queues["push"]["QueueArn"]
+    assert (deliver["State"], deliver["BatchSize"]) == ("Enabled", 10)
+    assert deliver["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ TABLES = {
     "DYNAMODB_TABLE_DELIVERIES": "DeliveriesTable",
     "DYNAMODB_TABLE_JOBS": "JobsTable",
 }
-WORKERS = ("handlers.fanout_handler", "handlers.jobs_handler")
+WORKERS = ("handlers.fanout_handler", "handlers.jobs_handler", "handlers.deliver_handler")
 DEV_API_KEY = "trg_zip-test-key-0123456789abcdef"
 
 

@@ -1,5 +1,5 @@
 """DynamoDB budgets, counted on the real handler against moto: the calls each operation makes, and the items an
-inbox page reads whatever the backlog (a page costs what it returns, not what the table holds)."""
+inbox or events page reads whatever the backlog (a page costs what it returns, not what the table holds)."""
 
 import time
 import uuid
@@ -19,20 +19,24 @@ UNKNOWN = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
 
 class Recorder:
-    """Counts the API calls one boto3 client makes, as `<operation> <table kind>`, and each Query's ScannedCount."""
+    """Counts the API calls one boto3 client makes, as `<operation> <table kind>`, each Query's ScannedCount and the
+    keys each BatchGetItem asks for."""
 
     def __init__(self, client, tables: dict[str, str]):
         self.tables = tables  # table name → kind
         self.calls: list[str] = []
         self.scanned: list[int] = []
+        self.batch_keys: list[int] = []
         self._table = ""
         client.meta.events.register("before-parameter-build.dynamodb", self._parameters)
         client.meta.events.register("before-call.dynamodb", self._before)
         client.meta.events.register("after-call.dynamodb.Query", self._after_query)
+        client.meta.events.register("before-parameter-build.dynamodb.BatchGetItem", self._before_batch_get)
 
     def _parameters(self, params, **_):
         transaction = [table for item in params.get("TransactItems", []) for table in _tables_of(item)]
-        self._table = self.tables.get(params.get("TableName") or transaction[0], "")
+        batch = list(params.get("RequestItems", {}))
+        self._table = self.tables.get(params.get("TableName") or (transaction + batch)[0], "")
 
     def _before(self, model, **_):
         """Once per API call: botocore's retries happen below this event."""
@@ -40,6 +44,9 @@ class Recorder:
 
     def _after_query(self, parsed, **_):
         self.scanned.append(parsed.get("ScannedCount", 0))
+
+    def _before_batch_get(self, params, **_):
+        self.batch_keys.append(sum(len(request["Keys"]) for request in params["RequestItems"].values()))
 
     def take(self) -> list[str]:
         calls, self.calls = self.calls, []
@@ -91,6 +98,9 @@ def test_every_operation_is_one_call_in_a_warm_container(container):
     assert calls("GET", f"/v1/events/{event_id}", 200)[0] == ["GetItem events"]
     assert calls("GET", f"/v1/events/{UNKNOWN}", 404)[0] == ["GetItem events"]
     assert calls("GET", "/v1/inbox", 200)[0] == ["Query events"]
+    # The listing's keys-only index, then the items it names, consistently: two round trips in sequence.
+    assert calls("GET", "/v1/events", 200)[0] == ["Query events", "BatchGetItem events"]
+    assert calls("GET", "/v1/events", 200, query={"source": "nowhere"})[0] == ["Query events"]  # nothing to read
     assert calls("POST", f"/v1/events/{event_id}/ack", 200)[0] == ["UpdateItem events"]
     assert calls("POST", f"/v1/events/{event_id}/ack", 409)[0] == ["UpdateItem events"]  # the old item tells 409
     assert calls("POST", f"/v1/events/{UNKNOWN}/ack", 404)[0] == ["UpdateItem events"]  # ... and 404
@@ -107,15 +117,22 @@ def test_a_cold_container_adds_the_key_lookup_and_one_lease(container):
     assert recorder.take() == ["GetItem keys", "UpdateItem limits", "Query events"]
 
 
-def _store_events(store: EventStore, tenant: str, count: int, status: str = PENDING) -> None:
+def _store_events(
+    store: EventStore,
+    tenant: str,
+    count: int,
+    status: str = PENDING,
+    source: str = "billing",
+    event_type: str = "invoice.paid",
+) -> None:
     now = datetime.now(UTC)
     for n in range(count):
         store.insert(
             Event(
                 tenant_id=tenant,
                 event_id=str(uuid.uuid4()),
-                source="billing",
-                event_type="invoice.paid",
+                source=source,
+                event_type=event_type,
                 payload={"n": n},
                 status=status,
                 created_at=format_time(now),
@@ -149,6 +166,30 @@ def test_an_inbox_page_reads_what_it_returns_whatever_the_backlog(container, set
     assert scanned(tenant_with(10)) == 10  # beside the tenant with the backlog
     assert scanned(tenant_with(10, acknowledged=backlog)) == 10
     assert Counter(recorder.calls) == Counter({"Query events": 4, "GetItem keys": 4})
+
+
+def test_an_events_page_reads_what_it_returns_whatever_the_filters_skip(container, settings, dynamodb_client):
+    """Index entries (ScannedCount) and items (BatchGetItem keys) one listing page of 10 matching events reads,
+    beside a large backlog that matches neither filter, one of them, or belongs to another tenant."""
+    backlog = 300
+    store = EventStore(dynamodb_client, settings.events_table)
+    handler, recorder, key, tenant = container(RATE_LIMIT_PER_MINUTE="0")
+    _, _, _, stranger = container(RATE_LIMIT_PER_MINUTE="0")
+    _store_events(store, tenant, 10, source="orders", event_type="order.placed")
+    _store_events(store, tenant, backlog, source="orders", event_type="order.cancelled")
+    _store_events(store, tenant, backlog, source="billing", event_type="order.placed", status=ACKNOWLEDGED)
+    _store_events(store, stranger, backlog, source="orders", event_type="order.placed")
+    recorder.take()
+    query = {"source": "orders", "event_type": "order.placed", "limit": str(PAGE)}
+    response = invoke(handler, "GET", "/v1/events", key=key, query=query)
+    assert response.status == 200
+    assert len(response.json["events"]) == 10 and response.json["next_cursor"] is None
+    assert recorder.scanned == [10] and recorder.batch_keys == [10]
+    assert recorder.take() == ["GetItem keys", "Query events", "BatchGetItem events"]  # a cold container's key
+    response = invoke(handler, "GET", "/v1/events", key=key, query={"event_type": "order.placed", "limit": str(PAGE)})
+    assert len(response.json["events"]) == PAGE  # a full page, pending and acknowledged
+    assert recorder.scanned[1:] == [PAGE] and recorder.batch_keys[1:] == [PAGE]
+    assert recorder.take() == ["Query events", "BatchGetItem events"]
 
 
 def _subscribe(handler, key: str) -> str:

@@ -1,15 +1,22 @@
-"""The event service and its store against moto: key design, expiry, malformed items, cursors."""
+"""The event service and its store against moto: key design, expiry, malformed items, cursors, the listing's
+batch reads and page budget."""
 
 import time
 import uuid
 
 import pytest
 
-from tests.support import expire, unique
+from tests.support import client_for, expire, unique
 from triggers.domain.cursors import CursorSigner
-from triggers.domain.errors import AlreadyAcknowledged, EventNotFound, IdempotencyKeyReused, InvalidCursor
+from triggers.domain.errors import (
+    AlreadyAcknowledged,
+    EventNotFound,
+    IdempotencyKeyReused,
+    InvalidCursor,
+    StorageUnavailable,
+)
 from triggers.domain.events import EventService
-from triggers.storage.events import EventStore
+from triggers.storage.events import BATCH_GET_ATTEMPTS, EventStore
 
 
 @pytest.fixture
@@ -143,3 +150,103 @@ def test_cursor_is_bound_to_the_tenant(tenant, service, cursors):
         cursors.decode(f"{body}x.{signature}", tenant, length=2)
     page, _ = service.list_inbox(tenant, 1, cursor, None, None)
     assert len(page) == 1
+
+
+def test_listing_keys_follow_the_design(tenant, service, dynamodb_client, table):
+    event_id, created_at = service.create_event(tenant, "src", "type", {})
+    service.acknowledge_event(tenant, event_id)  # listed whatever the state: an ack leaves the listing keys
+    item = dynamodb_client.get_item(TableName=table, Key={"pk": {"S": f"{tenant}#{event_id}"}})["Item"]
+    assert item["list_tenant"]["S"] == tenant
+    assert item["list_source"]["S"] == f"{tenant}#src"
+    assert item["list_type"]["S"] == f"{tenant}#type"
+    assert item["list_source_type"]["S"] == f"{tenant}#src#type"
+    assert item["list_sort"]["S"] == f"{created_at}#{event_id}"
+
+
+def test_a_listing_page_stops_when_its_payloads_reach_the_byte_budget(tenant, dynamodb_client, table, cursors):
+    service = EventService(EventStore(dynamodb_client, table, page_bytes=1000), cursors, retention_days=30)
+    created = [service.create_event(tenant, "src", "type", {"blob": "x" * 290})[0] for _ in range(5)]  # 301 bytes
+    first, cursor = service.list_events(tenant, 50, None, None, None)
+    assert [event.event_id for event in first] == created[:1:-1]  # three fit in 1,000 bytes, the fourth not
+    rest, end = service.list_events(tenant, 50, cursor, None, None)
+    assert [event.event_id for event in rest] == created[1::-1]
+    assert end is None
+
+
+def test_one_event_larger_than_the_byte_budget_is_still_a_page(tenant, dynamodb_client, table, cursors):
+    service = EventService(EventStore(dynamodb_client, table, page_bytes=10), cursors, retention_days=30)
+    created = [service.create_event(tenant, "src", "type", {"blob": "x" * 100})[0] for _ in range(2)]
+    page, cursor = service.list_events(tenant, 50, None, None, None)
+    assert [event.event_id for event in page] == created[1:]
+    assert [event.event_id for event in service.list_events(tenant, 50, cursor, None, None)[0]] == created[:1]
+
+
+def _leave_unprocessed(client, table: str, *, always: bool) -> list[int]:
+    """Make the client's first BatchGetItem answer (every one, if `always`) return only its first item (none, if
+    `always`) and the keys of the rest as UnprocessedKeys, as DynamoDB does when throttled or past 16 MB. Returns
+    the number of items each call found, as the calls come."""
+    found: list[int] = []
+
+    def after(parsed, **_):
+        items = parsed["Responses"][table]
+        found.append(len(items))
+        if len(found) > 1 and not always:
+            return
+        keep = 0 if always else 1
+        parsed["Responses"][table] = items[:keep]
+        if items[keep:]:
+            keys = [{"pk": item["pk"]} for item in items[keep:]]
+            parsed["UnprocessedKeys"] = {table: {"Keys": keys, "ConsistentRead": True}}
+
+    client.meta.events.register("after-call.dynamodb.BatchGetItem", after)
+    return found
+
+
+def test_keys_a_batch_read_leaves_unprocessed_are_read_again(tenant, settings, table, cursors):
+    client = client_for(settings)
+    calls = _leave_unprocessed(client, table, always=False)
+    service = EventService(EventStore(client, table), cursors, retention_days=30)
+    created = [service.create_event(tenant, "src", "type", {"n": n})[0] for n in range(4)]
+    page, _ = service.list_events(tenant, 50, None, "src", None)
+    assert [event.event_id for event in page] == created[::-1]
+    assert calls == [4, 3]
+
+
+def test_keys_left_unprocessed_every_time_are_storage_unavailable(tenant, settings, table, cursors):
+    client = client_for(settings)
+    calls = _leave_unprocessed(client, table, always=True)
+    service = EventService(EventStore(client, table), cursors, retention_days=30)
+    service.create_event(tenant, "src", "type", {})
+    with pytest.raises(StorageUnavailable):
+        service.list_events(tenant, 50, None, None, None)
+    assert len(calls) == BATCH_GET_ATTEMPTS
+
+
+def test_malformed_listed_items_are_skipped_not_fatal(tenant, service, dynamodb_client, table):
+    good, _ = service.create_event(tenant, "src", "type", {})
+    dynamodb_client.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": f"{tenant}#{uuid.uuid4()}"},
+            "list_tenant": {"S": tenant},
+            "list_sort": {"S": "9999#broken"},  # listed first, newest first
+            "payload": {"N": "1"},
+        },
+    )
+    page, end = service.list_events(tenant, 50, None, None, None)
+    assert [event.event_id for event in page] == [good]
+    assert end is None
+
+
+def test_listing_cursors_are_bound_to_the_tenant_and_the_listing(tenant, service, cursors):
+    for _ in range(2):
+        service.create_event(tenant, "src", "type", {})
+    _, cursor = service.list_events(tenant, 1, None, None, None)
+    assert cursor
+    with pytest.raises(InvalidCursor):
+        service.list_events("someone-else", 1, cursor, None, None)
+    with pytest.raises(InvalidCursor):
+        service.list_inbox(tenant, 1, cursor, None, None)
+    with pytest.raises(InvalidCursor):
+        cursors.decode(cursor, tenant, length=2)  # the unscoped signer of the inbox
+    assert len(service.list_events(tenant, 1, cursor, None, None)[0]) == 1

@@ -86,7 +86,8 @@ class Expected:
 def deliveries_with_clock(settings, clock: Clock) -> DeliveryService:
     """The delivery service of one container, built by the composition root, on the model's clock."""
     services = build_services(settings, client_for(settings), queue_client_for(settings))
-    return DeliveryService(services.deliveries.store, services.subscriptions, services.deliveries.cursors, clock)
+    deliveries = services.deliveries
+    return DeliveryService(deliveries.store, deliveries.attempt_log, services.subscriptions, deliveries.cursors, clock)
 
 
 def at_once(*calls) -> list[Any]:

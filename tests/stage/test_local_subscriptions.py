@@ -1,6 +1,6 @@
 """Subscriptions on the local stage: the `fanout` function, fed from the events table's stream by
-serverless-offline-dynamodb-streams, and the `jobs` function, fed from the jobs queue by serverless-offline-sqs
-(docs/local-stage.md: how they run, and where they differ from AWS).
+serverless-offline-dynamodb-streams, and the `jobs` and `deliver` functions, fed from their queues by
+serverless-offline-sqs (docs/local-stage.md: how they run, and where they differ from AWS).
 
 Only generous time bounds: the local stage polls on its own schedule, and the first call of a function starts its
 Python worker. The measured times are printed (README.md quotes them).
@@ -10,6 +10,9 @@ import json
 import time
 
 from stage_support import Answer, request
+from standardwebhooks.webhooks import Webhook
+
+from tests.support import Receiver
 
 EVENT_WAIT_SECONDS = 20  # the longest receive the API allows; the event must arrive within it
 JOB_WAIT_SECONDS = 30
@@ -120,3 +123,30 @@ def test_redrive_all_runs_on_the_jobs_queue_and_the_dead_letter_comes_back(stage
     assert [d["event"]["event_id"] for d in deliveries] == [event_id]
     assert deliveries[0]["delivery_count"] == 1  # redriven with a count of 0
     assert ack(stage, key, subscription_id, deliveries[0]["lease_token"]) == "acknowledged"
+
+
+def test_a_push_subscription_is_pushed_a_signed_event_by_the_deliver_function(stage, make_key, capsys):
+    """The `deliver` function runs under serverless-offline-sqs on the push queue; the receiver is on this machine
+    (the local stage allows http://127.0.0.1 targets, as no deployed stage does)."""
+    key = make_key()
+    receiver = Receiver()
+    try:
+        created = call(
+            stage,
+            key,
+            "POST",
+            "/v1/subscriptions",
+            {"name": "hook", "delivery": {"mode": "push", "url": receiver.url()}},
+        )
+        assert created.status == 201, created.body
+        started = time.monotonic()
+        event_id = create_event(stage, key)
+        while not receiver.got and time.monotonic() - started < JOB_WAIT_SECONDS:
+            time.sleep(0.2)
+        took = time.monotonic() - started
+        [got] = receiver.got
+        payload = Webhook(created.json["secret"]).verify(got["body"], got["headers"])
+        assert payload["event_id"] == event_id
+        report(capsys, f"push: the event reached the receiver {took:.1f}s after its create")
+    finally:
+        receiver.close()

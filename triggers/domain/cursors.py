@@ -1,6 +1,8 @@
 """Page cursors: a position in an index, signed with the tenant, so a forged or another tenant's cursor is refused.
 
-`base64url(json(position)) + "." + HMAC-SHA256(secret, tenant + body)`, truncated to 144 bits.
+`base64url(json(position)) + "." + HMAC-SHA256(secret, tenant + body)`, truncated to 144 bits. A listing whose
+positions look like another's (`GET /v1/events` and the inbox both page by `(<created_at>#<event_id>, pk)`) signs
+with a `scoped` signer, whose secret is derived from the scope: a cursor of one listing fails the MAC on the other.
 """
 
 import base64
@@ -14,6 +16,10 @@ from triggers.domain.errors import InvalidCursor
 class CursorSigner:
     def __init__(self, secret: bytes):
         self.secret = secret
+
+    def scoped(self, scope: str) -> "CursorSigner":
+        """A signer for one listing only: its cursors and this signer's never verify with each other."""
+        return CursorSigner(hmac.new(self.secret, f"cursor scope\n{scope}".encode(), hashlib.sha256).digest())
 
     def _signature(self, tenant_id: str, body: str) -> str:
         digest = hmac.new(self.secret, f"{tenant_id}\n{body}".encode(), hashlib.sha256).digest()

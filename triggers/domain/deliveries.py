@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from triggers.domain.cursors import CursorSigner
+from triggers.domain.errors import WrongDeliveryMode
 from triggers.domain.model import Delivery, format_time
 from triggers.domain.subscriptions import SubscriptionService
 from triggers.storage.dynamodb import ConditionFailed
 
 if TYPE_CHECKING:
-    from triggers.domain.model import Subscription
+    from triggers.domain.model import Attempt, Subscription
+    from triggers.storage.attempts import AttemptStore
     from triggers.storage.deliveries import DeliveryStore
 
 # Long polling looks again this often; each look is one Query per lane.
@@ -47,12 +49,14 @@ class DeliveryService:
     def __init__(
         self,
         store: "DeliveryStore",
+        attempts: "AttemptStore",
         subscriptions: SubscriptionService,
         cursors: CursorSigner,
         clock: Callable[[], datetime],
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.store = store
+        self.attempt_log = attempts
         self.subscriptions = subscriptions
         self.cursors = cursors
         self.clock = clock
@@ -63,6 +67,8 @@ class DeliveryService:
     ) -> list[Delivery]:
         """Lease up to `max_events` deliveries; with `wait_seconds`, look again until some arrive or time is up."""
         subscription = self.subscriptions.get(tenant_id, subscription_id)
+        if subscription.push is not None:
+            raise WrongDeliveryMode("This subscription pushes its deliveries to its URL; they cannot be received.")
         deadline = time.monotonic() + wait_seconds
         while True:
             leased = [] if subscription.paused else self._receive_once(subscription, max_events, visibility_timeout)
@@ -123,7 +129,19 @@ class DeliveryService:
         """Make these dead letters receivable again; each one's outcome in request order: `redriven | not_found`."""
         subscription = self.subscriptions.get(tenant_id, subscription_id)
         done = self.store.redrive_many(tenant_id, subscription.subscription_id, event_ids, _ms(self.clock()))
+        if subscription.push is not None:
+            revived = [(subscription_id, e) for e, ok in zip(event_ids, done, strict=True) if ok]
+            self.subscriptions.push.deliver(tenant_id, revived)
         return ["redriven" if redriven else "not_found" for redriven in done]
+
+    def attempts(
+        self, tenant_id: str, subscription_id: str, limit: int, cursor: str | None
+    ) -> tuple[list["Attempt"], str | None]:
+        """A push subscription's recent attempts, newest first (kept a week)."""
+        subscription = self.subscriptions.get(tenant_id, subscription_id)
+        start = self.cursors.decode(cursor, tenant_id, length=1)[0] if cursor is not None else None
+        page, end = self.attempt_log.page(subscription.subscription_id, limit, start)
+        return page, self.cursors.encode((end,), tenant_id) if end else None
 
 
 def _refusal(refused: ConditionFailed[Delivery], lease: str) -> str:

@@ -45,3 +45,11 @@ class SubscriptionLimitReached(DomainError):
 
 class JobNotFound(DomainError):
     pass
+
+
+class InvalidPushTarget(DomainError):
+    """A push URL the service will not send to; the message says why."""
+
+
+class WrongDeliveryMode(DomainError):
+    """An operation of pull subscriptions on a push one, or the reverse; the message says which."""

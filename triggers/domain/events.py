@@ -8,14 +8,21 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from triggers.domain.cursors import CursorSigner
-from triggers.domain.errors import AlreadyAcknowledged, EventNotFound, IdempotencyKeyReused
+from triggers.domain.errors import AlreadyAcknowledged, DomainError, EventNotFound, IdempotencyKeyReused
 from triggers.domain.model import ACKNOWLEDGED, PENDING, Event, IdempotencyRecord, format_time
 
 if TYPE_CHECKING:
-    from triggers.storage.events import EventStore
+    from triggers.storage.events import EventStore, Position
+
+# A page of events and where it ended (None: the end), as the store reads it from where the last one ended.
+type PageReader = Callable[[Position | None], tuple[list[Event], Position | None]]
 
 # Stripe's window: a key is answered as before for at least this long, whatever happens to its event.
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+class EventTooLarge(DomainError):
+    """The event as it would be stored is over what storage holds in one item; the message says by how much."""
 
 
 def _request_hash(source: str, event_type: str, payload: dict) -> str:
@@ -33,6 +40,7 @@ class EventService:
     ):
         self.store = store
         self.cursors = cursors
+        self.list_cursors = cursors.scoped("events")  # never valid on the inbox, nor the inbox's here
         self.retention = timedelta(days=retention_days)
         self.clock = clock
 
@@ -54,6 +62,14 @@ class EventService:
             created_at=format_time(now),
             expires_at=int((now + self.retention).timestamp()),
         )
+        # The body's limit does not bound the stored size: the payload is stored as JSON written anew, where a
+        # number is written in full.
+        size = self.store.item_size(event)
+        if size > self.store.ITEM_LIMIT_BYTES:
+            raise EventTooLarge(
+                f"The event would take {size} bytes as stored, over the limit of {self.store.ITEM_LIMIT_BYTES}; "
+                "numbers in the payload are stored in full (1e15 as 1000000000000000.0)."
+            )
         if idempotency_key is None:
             self.store.insert(event)
             return event.event_id, event.created_at
@@ -95,11 +111,35 @@ class EventService:
         self, tenant_id: str, limit: int, cursor: str | None, source: str | None, event_type: str | None
     ) -> tuple[list[Event], str | None]:
         """A page of pending events, oldest first, and the cursor of the next page (None: the end)."""
+        now = int(self.clock().timestamp())
+        return self._page(
+            self.cursors,
+            tenant_id,
+            cursor,
+            lambda start: self.store.inbox_page(tenant_id, limit, start, now, source=source, event_type=event_type),
+        )
+
+    def list_events(
+        self, tenant_id: str, limit: int, cursor: str | None, source: str | None, event_type: str | None
+    ) -> tuple[list[Event], str | None]:
+        """A page of the tenant's events in any state, newest first, and the cursor of the next page (None: the
+        end)."""
+        now = int(self.clock().timestamp())
+        return self._page(
+            self.list_cursors,
+            tenant_id,
+            cursor,
+            lambda start: self.store.list_page(tenant_id, limit, source, event_type, start, now),
+        )
+
+    @staticmethod
+    def _page(
+        cursors: CursorSigner, tenant_id: str, cursor: str | None, read: "PageReader"
+    ) -> tuple[list[Event], str | None]:
+        """Read the page a cursor points to (the first without one); the cursor of the next page, if any."""
         start = None
         if cursor is not None:
-            inbox_sort, pk = self.cursors.decode(cursor, tenant_id, length=2)
-            start = (inbox_sort, pk)
-        page, end = self.store.inbox_page(
-            tenant_id, limit, start, now=int(self.clock().timestamp()), source=source, event_type=event_type
-        )
-        return page, self.cursors.encode(end, tenant_id) if end else None
+            sort, pk = cursors.decode(cursor, tenant_id, length=2)
+            start = (sort, pk)
+        page, end = read(start)
+        return page, cursors.encode(end, tenant_id) if end else None

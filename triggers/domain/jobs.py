@@ -17,14 +17,15 @@ from triggers.domain.errors import JobNotFound, StorageUnavailable, Subscription
 from triggers.domain.model import Job, format_time
 
 if TYPE_CHECKING:
-    from triggers.storage.jobs import JobQueue, JobStore
+    from triggers.storage.jobs import JobStore
+    from triggers.storage.queues import MessageQueue
 
 PAGE = 100
 
 
 class JobService:
     def __init__(
-        self, store: "JobStore", queue: "JobQueue", deliveries: DeliveryService, clock: Callable[[], datetime]
+        self, store: "JobStore", queue: "MessageQueue", deliveries: DeliveryService, clock: Callable[[], datetime]
     ):
         self.store = store
         self.queue = queue

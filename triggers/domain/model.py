@@ -69,6 +69,23 @@ def _any_match(patterns: tuple[str, ...], value: str) -> bool:
 
 
 @dataclass(frozen=True)
+class SigningSecret:
+    """A push subscription's `whsec_` secret; one that was rotated out signs until `expires_at` (epoch ms)."""
+
+    secret: str
+    expires_at: int | None = None
+
+
+@dataclass(frozen=True)
+class PushTarget:
+    url: str
+    secrets: tuple[SigningSecret, ...]  # the newest first
+
+    def live_secrets(self, now_ms: int) -> list[str]:
+        return [s.secret for s in self.secrets if s.expires_at is None or s.expires_at > now_ms]
+
+
+@dataclass(frozen=True)
 class Subscription:
     tenant_id: str
     subscription_id: str
@@ -78,14 +95,18 @@ class Subscription:
     paused: bool
     created_at: str
     updated_at: str
+    push: PushTarget | None = None  # None: consumers pull
+    paused_reason: str | None = None  # why the service paused it (a receiver answered 410), if it did
 
     def public(self) -> dict:
         return {
             "subscription_id": self.subscription_id,
             "name": self.name,
             "filter": self.filter.public(),
+            "delivery": {"mode": "push", "url": self.push.url} if self.push else {"mode": "pull"},
             "max_deliveries": self.max_deliveries,
             "paused": self.paused,
+            "paused_reason": self.paused_reason,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -106,6 +127,35 @@ class Delivery:
     acknowledged_at: str | None = None
     expires_at: int = 0  # epoch seconds, the event's: DynamoDB's TTL attribute
     event: dict | None = None  # the event as created (its public fields), copied in by the fan-out
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One push of a delivery to its subscription's URL, as the attempts list shows it."""
+
+    subscription_id: str
+    event_id: str
+    webhook_id: str
+    attempted_at: str
+    outcome: str  # delivered | failed | gone | dead
+    duration_ms: int
+    delivery_count: int
+    status_code: int | None = None
+    error: str | None = None  # why no status code: timeout, connection_error, address_not_allowed, ...
+    next_attempt_at: str | None = None
+
+    def public(self) -> dict:
+        return {
+            "event_id": self.event_id,
+            "webhook_id": self.webhook_id,
+            "attempted_at": self.attempted_at,
+            "outcome": self.outcome,
+            "status_code": self.status_code,
+            "error": self.error,
+            "duration_ms": self.duration_ms,
+            "delivery_count": self.delivery_count,
+            "next_attempt_at": self.next_attempt_at,
+        }
 
 
 @dataclass(frozen=True)

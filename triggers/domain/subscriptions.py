@@ -6,14 +6,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from triggers.domain.cursors import CursorSigner
-from triggers.domain.errors import SubscriptionLimitReached, SubscriptionNotFound
-from triggers.domain.model import Filter, Subscription, format_time
+from triggers.domain.errors import SubscriptionLimitReached, SubscriptionNotFound, WrongDeliveryMode
+from triggers.domain.model import Filter, PushTarget, SigningSecret, Subscription, format_time
+from triggers.domain.push import PushScheduler, check_target, new_secret
+from triggers.storage.dynamodb import ConditionFailed
 
 if TYPE_CHECKING:
     from triggers.storage.subscriptions import SubscriptionStore
 
 # The stated limit: the fan-out reads all of a tenant's subscriptions for every event.
 MAX_SUBSCRIPTIONS = 100
+# A rotated-out signing secret keeps signing this long, so receivers can switch without losing a delivery.
+SECRET_OVERLAP_MS = 24 * 3600 * 1000
 
 
 def filter_of(body: dict | None) -> Filter:
@@ -22,12 +26,26 @@ def filter_of(body: dict | None) -> Filter:
 
 
 class SubscriptionService:
-    def __init__(self, store: "SubscriptionStore", cursors: CursorSigner, clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        store: "SubscriptionStore",
+        cursors: CursorSigner,
+        clock: Callable[[], datetime],
+        push: PushScheduler,
+        allow_private_targets: bool,
+    ):
         self.store = store
         self.cursors = cursors
         self.clock = clock
+        self.push = push
+        self.allow_private_targets = allow_private_targets
 
-    def create(self, tenant_id: str, name: str, filter_: Filter, max_deliveries: int) -> Subscription:
+    def create(
+        self, tenant_id: str, name: str, filter_: Filter, max_deliveries: int, push_url: str | None = None
+    ) -> Subscription:
+        """A new subscription; with `push_url`, its deliveries are pushed there, signed with a new secret."""
+        if push_url is not None:
+            check_target(push_url, self.allow_private_targets)
         now = format_time(self.clock())
         subscription = Subscription(
             tenant_id=tenant_id,
@@ -38,6 +56,7 @@ class SubscriptionService:
             paused=False,
             created_at=now,
             updated_at=now,
+            push=PushTarget(push_url, (SigningSecret(new_secret()),)) if push_url is not None else None,
         )
         if not self.store.insert(subscription, MAX_SUBSCRIPTIONS):
             raise SubscriptionLimitReached(MAX_SUBSCRIPTIONS)
@@ -55,11 +74,40 @@ class SubscriptionService:
         return subscriptions, self.cursors.encode((end,), tenant_id) if end else None
 
     def update(self, tenant_id: str, subscription_id: str, changes: dict) -> Subscription:
-        """`changes` holds what the request names: `filter` (a Filter), `max_deliveries`, `paused`."""
-        subscription = self.store.update(tenant_id, subscription_id, changes, format_time(self.clock()))
-        if subscription is None:
+        """`changes` holds what the request names: `filter` (a Filter), `max_deliveries`, `paused`. Resuming
+        clears why the service paused it and, for a push subscription, pushes what waited meanwhile."""
+        if changes.get("paused") is False:
+            changes = {**changes, "paused_reason": None}
+        now = self.clock()
+        subscription = self.store.update(tenant_id, subscription_id, changes, format_time(now))
+        if isinstance(subscription, ConditionFailed):
             raise SubscriptionNotFound(subscription_id)
+        if changes.get("paused") is False and subscription.push is not None:
+            self.push.sweep(subscription, int(now.timestamp() * 1000))
         return subscription
+
+    def rotate_secret(self, tenant_id: str, subscription_id: str) -> tuple[Subscription, int]:
+        """A new signing secret for a push subscription; the current one signs too until the returned time (epoch
+        ms). Two rotations at once: one wins, the other tries again on what it left."""
+        while True:
+            subscription = self.get(tenant_id, subscription_id)
+            if subscription.push is None:
+                raise WrongDeliveryMode("This subscription is pulled; only a push subscription has a secret.")
+            now_ms = int(self.clock().timestamp() * 1000)
+            overlap_until = now_ms + SECRET_OVERLAP_MS
+            current = subscription.push.secrets[0]
+            secrets = (SigningSecret(new_secret()), SigningSecret(current.secret, overlap_until))
+            updated = self.store.update(
+                tenant_id,
+                subscription_id,
+                {"secrets": secrets},
+                format_time(self.clock()),
+                secrets_were=subscription.push.secrets,
+            )
+            if not isinstance(updated, ConditionFailed):
+                return updated, overlap_until
+            if updated.existing is None:
+                raise SubscriptionNotFound(subscription_id)
 
     def delete(self, tenant_id: str, subscription_id: str) -> None:
         self.store.delete(tenant_id, subscription_id)

@@ -1,12 +1,14 @@
 """Connexion's JSON request-body validator, made to answer 400 wherever it would crash or silently lose data.
 
 Connexion's own parser lets a non-UTF-8 body or a deeply nested one escape as a 500, accepts NaN and Infinity
-(which JSON does not have), and turns numbers a double cannot hold into approximations. A payload is stored as
-JSON text and given back as stored, so what is accepted here comes back exactly.
+(which JSON does not have), turns numbers a double cannot hold into approximations, and keeps the last of two
+values of one key. A payload is stored as JSON text and given back as stored, so what is accepted here comes back
+exactly.
 """
 
 import json
 import re
+from collections import Counter
 from decimal import Decimal, InvalidOperation
 
 from connexion.exceptions import BadRequestProblem
@@ -18,6 +20,16 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 def _reject_constant(name: str):
     raise BadRequestProblem(detail=f"{name} is not a JSON number.")
+
+
+def _object(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object, unless a key appears twice in it: which of the two values counts differs from one parser to
+    the next (Python keeps the last, others the first), so the sender and this API could read different events."""
+    body = dict(pairs)
+    if len(body) < len(pairs):
+        twice = next(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
+        raise BadRequestProblem(detail=f"The key {twice[:40]!r} appears twice in one object.")
+    return body
 
 
 def _exact_float(text: str) -> float:
@@ -43,7 +55,9 @@ class StrictJsonBodyValidator(JSONRequestBodyValidator):
         if not text:
             return None
         try:
-            body = json.loads(text, parse_constant=_reject_constant, parse_float=_exact_float)
+            body = json.loads(
+                text, parse_constant=_reject_constant, parse_float=_exact_float, object_pairs_hook=_object
+            )
         except json.JSONDecodeError as exc:
             raise BadRequestProblem(detail=f"The body is not valid JSON: {exc}") from None
         except RecursionError:

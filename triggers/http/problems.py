@@ -17,12 +17,15 @@ from triggers.domain.errors import (
     EventNotFound,
     IdempotencyKeyReused,
     InvalidCursor,
+    InvalidPushTarget,
     JobNotFound,
     RateLimited,
     StorageUnavailable,
     SubscriptionLimitReached,
     SubscriptionNotFound,
+    WrongDeliveryMode,
 )
+from triggers.domain.events import EventTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -59,15 +62,23 @@ _DOMAIN = {
     SubscriptionNotFound: (404, "/problems/not-found", "No subscription with this id."),
     SubscriptionLimitReached: (409, "/problems/subscription-limit", None),  # the exception says the limit
     JobNotFound: (404, "/problems/not-found", "No job with this id."),
+    InvalidPushTarget: (422, "/problems/invalid-push-url", None),  # the exception says what is wrong
+    WrongDeliveryMode: (409, "/problems/wrong-delivery-mode", None),  # the exception says which mode
+    EventTooLarge: (413, "/problems/payload-too-large", None),  # the exception says by how much
 }
 
 # The same answer whatever was wrong with the key, so probing learns nothing.
 UNAUTHORIZED_DETAIL = "A valid API key is required in the X-API-Key header."
 INTERNAL_DETAIL = "An unexpected error occurred; quote the request id when reporting it."
+# A detail may quote what the client sent (a value, a key, a content type, a parameter's name): never more of it
+# than fits in this many characters. Validation already cuts the values it quotes (triggers/http/validation.py).
+MAX_DETAIL_CHARS = 240
 
 
 def problem(status: int, detail: str, type_: str | None = None, headers: dict | None = None) -> ConnexionResponse:
     default_type, title = _KINDS.get(status, ("about:blank", "Error"))
+    if len(detail) > MAX_DETAIL_CHARS:
+        detail = detail[: MAX_DETAIL_CHARS - 1] + "…"
     return connexion_problem(
         status=status,
         title=title,

@@ -1,4 +1,4 @@
-"""POST /v1/events, GET and DELETE /v1/events/{event_id}, POST /v1/events/{event_id}/ack.
+"""GET and POST /v1/events, GET and DELETE /v1/events/{event_id}, POST /v1/events/{event_id}/ack.
 
 Connexion has validated every argument against openapi.yaml and authenticated the key before these run;
 `user` is the caller's tenant.
@@ -22,6 +22,12 @@ class Events:
         return json_response(
             {"event_id": event_id, "status": "pending", "created_at": created_at}, 201, {"Location": location}
         )
+
+    async def list_events(
+        self, user: str, limit: int, cursor: str | None = None, source: str | None = None, event_type: str | None = None
+    ):
+        page, next_cursor = self.events.list_events(user, limit, cursor, source, event_type)
+        return json_response({"events": [event.public() for event in page], "next_cursor": next_cursor})
 
     async def get_event(self, event_id: str, user: str):
         return json_response(self.events.get_event(user, event_id).public())

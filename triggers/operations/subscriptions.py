@@ -1,4 +1,5 @@
-"""/v1/subscriptions and what hangs below it: receive, ack, nack, extend, dead letters and redrive.
+"""/v1/subscriptions and what hangs below it: receive, ack, nack, extend, dead letters, redrive, and for push
+subscriptions the secret's rotation and the attempts.
 
 Connexion has validated every argument against openapi.yaml (and filled in the body's defaults) and authenticated
 the key before these run; `user` is the caller's tenant.
@@ -42,11 +43,13 @@ class Subscriptions:
         self.jobs = jobs
 
     async def create_subscription(self, body: dict, user: str):
+        delivery = body["delivery"]
         subscription = self.subscriptions.create(
-            user, body["name"], filter_of(body.get("filter")), body["max_deliveries"]
+            user, body["name"], filter_of(body.get("filter")), body["max_deliveries"], delivery.get("url")
         )
         location = f"{request.scope.get('root_path', '')}/v1/subscriptions/{subscription.subscription_id}"
-        return json_response(subscription.public(), 201, {"Location": location})
+        shown_once = {"secret": subscription.push.secrets[0].secret} if subscription.push else {}
+        return json_response({**subscription.public(), **shown_once}, 201, {"Location": location})
 
     async def list_subscriptions(self, user: str, limit: int, cursor: str | None = None):
         page, next_cursor = self.subscriptions.page(user, limit, cursor)
@@ -58,6 +61,21 @@ class Subscriptions:
     async def update_subscription(self, subscription_id: str, body: dict, user: str):
         changes = {**body, **({"filter": filter_of(body["filter"])} if "filter" in body else {})}
         return json_response(self.subscriptions.update(user, subscription_id, changes).public())
+
+    async def rotate_secret(self, subscription_id: str, user: str):
+        subscription, previous_until = self.subscriptions.rotate_secret(user, subscription_id)
+        assert subscription.push is not None
+        return json_response(
+            {
+                "subscription_id": subscription.subscription_id,
+                "secret": subscription.push.secrets[0].secret,
+                "previous_secret_expires_at": time_of_ms(previous_until),
+            }
+        )
+
+    async def list_attempts(self, subscription_id: str, user: str, limit: int, cursor: str | None = None):
+        page, next_cursor = self.deliveries.attempts(user, subscription_id, limit, cursor)
+        return json_response({"attempts": [a.public() for a in page], "next_cursor": next_cursor})
 
     async def delete_subscription(self, subscription_id: str, user: str):
         self.subscriptions.delete(user, subscription_id)

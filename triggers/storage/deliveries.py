@@ -165,29 +165,35 @@ class DeliveryStore:
         items.sort(key=lambda item: int(item["visible_at"]["N"]))
         return [_from_item(item) for item in items[:limit]]
 
+    def lease(
+        self, delivery: Delivery, now_ms: int, nonce: str, until_ms: int, max_deliveries: int
+    ) -> Delivery | ConditionFailed[Delivery]:
+        """Lease a delivery whose time has come, whose event has not expired and that has been received fewer than
+        `max_deliveries` times: the leased delivery, or the refusal with the delivery as it was."""
+        result = self._update(
+            _key(delivery.tenant_id, delivery.event_id, delivery.subscription_id),
+            "lane = :lane AND visible_at <= :now AND delivery_count < :max AND expires_at > :now_s",
+            "SET visible_at = :until, lease = :lease ADD delivery_count :one",
+            {
+                ":lane": {"S": lane(delivery.subscription_id, delivery.event_id, self.shards)},
+                ":now": {"N": str(now_ms)},
+                ":max": {"N": str(max_deliveries)},
+                ":until": {"N": str(until_ms)},
+                ":lease": {"S": nonce},
+                ":one": {"N": "1"},
+                ":now_s": {"N": str(now_ms // 1000)},
+            },
+        )
+        return result if isinstance(result, ConditionFailed) else _from_item(result)
+
     def lease_many(
         self, deliveries: list[Delivery], now_ms: int, leases: list[str], until_ms: int, max_deliveries: int
     ) -> list[Delivery | None]:
-        """Lease each delivery whose time has come, whose event has not expired and that has been received fewer
-        than `max_deliveries` times; the leased delivery, or None where the condition failed."""
+        """`lease` each delivery, all at once; the leased delivery, or None where the condition failed."""
 
         def lease(pair: tuple[Delivery, str]) -> Delivery | None:
-            delivery, nonce = pair
-            result = self._update(
-                _key(delivery.tenant_id, delivery.event_id, delivery.subscription_id),
-                "lane = :lane AND visible_at <= :now AND delivery_count < :max AND expires_at > :now_s",
-                "SET visible_at = :until, lease = :lease ADD delivery_count :one",
-                {
-                    ":lane": {"S": lane(delivery.subscription_id, delivery.event_id, self.shards)},
-                    ":now": {"N": str(now_ms)},
-                    ":max": {"N": str(max_deliveries)},
-                    ":until": {"N": str(until_ms)},
-                    ":lease": {"S": nonce},
-                    ":one": {"N": "1"},
-                    ":now_s": {"N": str(now_ms // 1000)},
-                },
-            )
-            return None if isinstance(result, ConditionFailed) else _from_item(result)
+            result = self.lease(pair[0], now_ms, pair[1], until_ms, max_deliveries)
+            return None if isinstance(result, ConditionFailed) else result
 
         return self._each(lease, zip(deliveries, leases, strict=True))
 
@@ -211,6 +217,43 @@ class DeliveryStore:
             return not isinstance(result, ConditionFailed)
 
         return self._each(bury, deliveries)
+
+    def bury_leased(self, delivery: Delivery, died_at: str) -> bool:
+        """Move a delivery to the dead letters while its lease (the one `delivery` holds) lasts."""
+        result = self._update(
+            _key(delivery.tenant_id, delivery.event_id, delivery.subscription_id),
+            "lease = :lease AND attribute_exists(lane)",
+            "REMOVE lane, visible_at, lease SET dead_sub = :sub, dead_sort = :sort, died_at = :died_at",
+            {
+                ":lease": {"S": delivery.lease or ""},
+                ":sub": {"S": delivery.subscription_id},
+                ":sort": {"S": f"{died_at}#{delivery.event_id}"},
+                ":died_at": {"S": died_at},
+            },
+        )
+        return not isinstance(result, ConditionFailed)
+
+    def waiting_page(
+        self, subscription_id: str, shard: int, until_ms: int, start: dict | None, limit: int
+    ) -> tuple[list[str], dict | None]:
+        """The event ids of up to `limit` deliveries of one lane visible at `until_ms`, after `start` (where the
+        previous page ended), and where this page ended (None: the lane is done)."""
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": VISIBLE_INDEX,
+            "KeyConditionExpression": "lane = :lane AND visible_at <= :until",
+            "ExpressionAttributeValues": {
+                ":lane": {"S": f"{subscription_id}#{shard}"},
+                ":until": {"N": str(until_ms)},
+            },
+            "ProjectionExpression": "event_id",
+            "Limit": limit,
+        }
+        if start is not None:
+            query["ExclusiveStartKey"] = start
+        with unavailable_as_domain_error():
+            response = self.client.query(**query)
+        return [item["event_id"]["S"] for item in response.get("Items", [])], response.get("LastEvaluatedKey")
 
     # Settle: each item is (tenant, subscription, event id, lease)
 

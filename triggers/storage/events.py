@@ -8,21 +8,36 @@ Keys (table definitions: serverless.yml, resources.EventsTable):
 - `inbox` index: `inbox_tenant` (the tenant) and `inbox_sort` (`<created_at>#<event_id>`), present only while the
   event is pending. The index is sparse: an ack removes both attributes, and with them the event from the index,
   so an inbox page is one Query whose cost does not depend on the backlog of acknowledged events.
+- The listing indexes (GET /v1/events, newest first), on every event whatever its state, one per filter combination
+  so that a filter never shortens a page: `list_tenant` (`<tenant>`), `list_source` (`<tenant>#<source>`),
+  `list_type` (`<tenant>#<event_type>`) and `list_source_type` (`<tenant>#<source>#<event_type>`), each index named
+  after its hash key and sorted by `list_sort` (`<created_at>#<event_id>`). Tenants, sources and event types cannot
+  contain `#` (the key tool's and the spec's patterns), so no two combinations share a key value. The indexes
+  project keys only (a payload copied four times would cost four times its write units): a page is one Query (read
+  backwards) and then one consistent BatchGetItem of the items it found, in sequence, so each event shows its
+  current status and one deleted since the Query is skipped. A page is short only when it skips events that expired
+  but TTL has not removed yet, or the index entry of an event deleted a moment ago (a GSI lags its table), or when
+  its payloads reach `PAGE_BYTES` (a Query stops at 1 MB the same way; a Lambda answers at most 6 MB). Events
+  written before these attributes existed are in none of these indexes.
 - `expires_at` is the TTL attribute. DynamoDB deletes expired items lazily (moto never does), so every read here
   hides them itself.
 The payload is stored as JSON text: DynamoDB numbers cannot hold every JSON number, and text round-trips exactly.
+That text is written anew, not copied from the request, so it can be longer (`1e15` is `1000000000000000.0`):
+`item_size` is what an event's item will take, for the domain to refuse one over ITEM_LIMIT_BYTES before writing.
 """
 
 import hashlib
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from triggers.domain.errors import StorageUnavailable
+from triggers.domain.events import EventTooLarge
 from triggers.domain.model import ACKNOWLEDGED, PENDING, Event, IdempotencyRecord
-from triggers.storage.dynamodb import ConditionFailed, failed_condition, unavailable_as_domain_error
+from triggers.storage.dynamodb import ConditionFailed, error_code, failed_condition, unavailable_as_domain_error
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -31,8 +46,21 @@ logger = logging.getLogger(__name__)
 
 INBOX_INDEX = "inbox"
 
-# Where an inbox page ends: the index's sort key and the table's key of its last item.
-InboxPosition = tuple[str, str]
+# The listing index of each filter combination (source given, event type given); each is named after its hash key.
+LIST_INDEXES = {
+    (False, False): "list_tenant",
+    (True, False): "list_source",
+    (False, True): "list_type",
+    (True, True): "list_source_type",
+}
+# A listing page stops adding events once their payloads reach this many bytes of UTF-8 JSON, as a Query stops at
+# 1 MB: the answer then stays within Lambda's 6 MB even when JSON escaping triples it.
+PAGE_BYTES = 1024 * 1024
+# BatchGetItem returns what throttling or its 16 MB limit left out as UnprocessedKeys: asked again this many times.
+BATCH_GET_ATTEMPTS = 5
+
+# Where a page ends: the index's sort key and the table's key of its last item.
+Position = tuple[str, str]
 
 
 def _event_key(tenant_id: str, event_id: str) -> dict:
@@ -59,7 +87,29 @@ def _to_item(event: Event) -> dict:
     if event.status == PENDING:
         item["inbox_tenant"] = {"S": event.tenant_id}
         item["inbox_sort"] = {"S": f"{event.created_at}#{event.event_id}"}
+    for (by_source, by_type), index in LIST_INDEXES.items():
+        source = event.source if by_source else None
+        event_type = event.event_type if by_type else None
+        item[index] = {"S": _list_partition(event.tenant_id, source, event_type)}
+    item["list_sort"] = {"S": f"{event.created_at}#{event.event_id}"}
     return item
+
+
+def _over_item_limit(exc: ClientError) -> bool:
+    """Whether DynamoDB refused a write for an item over its size limit: a ValidationException, or a transaction's
+    ValidationError."""
+    messages = [exc.response.get("Error", {}).get("Message", "")] if error_code(exc) == "ValidationException" else []
+    reasons: list[Any] = exc.response.get("CancellationReasons", [])
+    messages += [reason.get("Message", "") for reason in reasons if reason.get("Code") == "ValidationError"]
+    return any("Item size" in message for message in messages)
+
+
+# What DynamoDB answers if an item is over its limit anyway: the size check before the write should prevent it.
+OVER_ITEM_LIMIT = "The event is over DynamoDB's limit of 400 KiB an item as stored."
+
+
+def _list_partition(tenant_id: str, source: str | None, event_type: str | None) -> str:
+    return "#".join(part for part in (tenant_id, source, event_type) if part is not None)
 
 
 def _from_item(item: dict | None) -> Event | None:
@@ -93,16 +143,32 @@ def _live(event: Event | None, now: int) -> Event | None:
 
 
 class EventStore:
-    def __init__(self, client: "DynamoDBClient", table: str):
+    # DynamoDB's limit on one item: attribute names and values, in bytes.
+    ITEM_LIMIT_BYTES = 400 * 1024
+
+    def __init__(self, client: "DynamoDBClient", table: str, page_bytes: int = PAGE_BYTES):
         self.client = client
         self.table = table
+        self.page_bytes = page_bytes
+
+    @staticmethod
+    def item_size(event: Event) -> int:
+        """The bytes the event's item takes as DynamoDB counts them (UTF-8 names and values), or a little more: a
+        number is counted as its digits, where DynamoDB takes about half."""
+        item = _to_item(event)
+        return sum(len(name.encode()) + len(next(iter(value.values())).encode()) for name, value in item.items())
 
     def insert(self, event: Event) -> None:
         """Store a new event. Its id is new (random), so the condition only guards against a bug."""
-        with unavailable_as_domain_error():
-            self.client.put_item(
-                TableName=self.table, Item=_to_item(event), ConditionExpression="attribute_not_exists(pk)"
-            )
+        try:
+            with unavailable_as_domain_error():
+                self.client.put_item(
+                    TableName=self.table, Item=_to_item(event), ConditionExpression="attribute_not_exists(pk)"
+                )
+        except ClientError as exc:
+            if _over_item_limit(exc):
+                raise EventTooLarge(OVER_ITEM_LIMIT) from exc
+            raise
 
     def insert_once(
         self, event: Event, key: IdempotencyRecord, idempotency_key: str, now: int
@@ -152,6 +218,8 @@ class EventStore:
             if "TransactionConflict" in codes or "ThrottlingError" in codes:
                 # A concurrent create with the same key holds the record for a moment: the retry meets it.
                 raise StorageUnavailable("TransactionConflict") from exc
+            if _over_item_limit(exc):
+                raise EventTooLarge(OVER_ITEM_LIMIT) from exc
             raise
         return None
 
@@ -196,11 +264,11 @@ class EventStore:
         self,
         tenant_id: str,
         limit: int,
-        start: InboxPosition | None,
+        start: Position | None,
         now: int,
         source: str | None = None,
         event_type: str | None = None,
-    ) -> tuple[list[Event], InboxPosition | None]:
+    ) -> tuple[list[Event], Position | None]:
         """One Query on the inbox index: up to `limit` pending events, oldest first, and where the page ended."""
         conditions = ["expires_at > :now"]
         values = {":tenant": {"S": tenant_id}, ":now": {"N": str(now)}}
@@ -233,6 +301,69 @@ class EventStore:
         events = [event for event in map(_from_item, response.get("Items", [])) if event is not None]
         last_key = response.get("LastEvaluatedKey")
         return events, (last_key["inbox_sort"]["S"], last_key["pk"]["S"]) if last_key else None
+
+    def list_page(
+        self,
+        tenant_id: str,
+        limit: int,
+        source: str | None,
+        event_type: str | None,
+        start: Position | None,
+        now: int,
+    ) -> tuple[list[Event], Position | None]:
+        """Up to `limit` of the tenant's events in any state, newest first, and where the page ended: one Query on
+        the filters' listing index, then one consistent BatchGetItem of the items it names."""
+        index = LIST_INDEXES[source is not None, event_type is not None]
+        partition = {"S": _list_partition(tenant_id, source, event_type)}
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": f"{index} = :partition",
+            "ExpressionAttributeValues": {":partition": partition},
+            "Limit": limit,
+            "ScanIndexForward": False,
+        }
+        if start is not None:
+            list_sort, pk = start
+            query["ExclusiveStartKey"] = {index: partition, "list_sort": {"S": list_sort}, "pk": {"S": pk}}
+        with unavailable_as_domain_error():
+            response = self.client.query(**query)
+        positions: list[Position] = [(key["list_sort"]["S"], key["pk"]["S"]) for key in response.get("Items", [])]
+        items = self._get_items([pk for _, pk in positions])
+        events: list[Event] = []
+        size = 0
+        for n, (_, pk) in enumerate(positions):
+            event = _live(_from_item(items.get(pk)), now)
+            if event is None:  # deleted since its index entry was written, expired, or unreadable
+                continue
+            item_size = len(items[pk]["payload"]["S"].encode())
+            if events and size + item_size > self.page_bytes:
+                return events, positions[n - 1]
+            events.append(event)
+            size += item_size
+        last_key = response.get("LastEvaluatedKey")
+        return events, (last_key["list_sort"]["S"], last_key["pk"]["S"]) if last_key else None
+
+    def _get_items(self, pks: list[str]) -> dict[str, dict]:
+        """The items of these keys by key, read consistently with one BatchGetItem (asked again for what it leaves
+        unprocessed); a key without an item is absent."""
+        items: dict[str, dict] = {}
+        keys: list[Any] = [{"pk": {"S": pk}} for pk in pks]
+        for attempt in range(BATCH_GET_ATTEMPTS):
+            if not keys:
+                return items
+            if attempt:
+                time.sleep(0.05 * 2**attempt)
+            with unavailable_as_domain_error():
+                response = self.client.batch_get_item(RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}})
+            for item in response.get("Responses", {}).get(self.table, []):
+                items[item["pk"]["S"]] = item
+            unprocessed = response.get("UnprocessedKeys", {})
+            keys = list(unprocessed[self.table]["Keys"]) if self.table in unprocessed else []
+        if keys:
+            logger.warning("BatchGetItem left keys unprocessed", extra={"fields": {"keys": len(keys)}})
+            raise StorageUnavailable("UnprocessedKeys")
+        return items
 
 
 def stream_change(record: dict) -> Event | tuple[str, str] | None:

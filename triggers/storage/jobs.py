@@ -1,19 +1,13 @@
-"""The jobs table (one item per job, `pk` = `<tenant>#<job_id>`) and the jobs queue (serverless.yml, JobsQueue,
-with its dead-letter queue)."""
+"""The jobs table: one item per job, `pk` = `<tenant>#<job_id>` (serverless.yml, JobsTable)."""
 
 import json
 import logging
-from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from triggers.domain.errors import StorageUnavailable
 from triggers.domain.model import Job
-from triggers.settings import Settings
 from triggers.storage.dynamodb import failed_condition, unavailable_as_domain_error
 
 if TYPE_CHECKING:
@@ -109,37 +103,3 @@ class JobStore:
                 return False
             raise
         return True
-
-
-def make_queue_client(settings: Settings, session: boto3.Session | None = None) -> Any:
-    return (session or boto3.Session()).client(
-        "sqs",
-        endpoint_url=settings.sqs_endpoint_url,
-        config=Config(
-            retries={"mode": "standard", "max_attempts": settings.dynamodb_max_attempts},
-            connect_timeout=settings.dynamodb_timeout_seconds,
-            read_timeout=settings.dynamodb_timeout_seconds,
-        ),
-    )
-
-
-class JobQueue:
-    """The SQS queue the `jobs` function reads; a message is one step of one job. The client is made, and the
-    queue's URL asked for, on first use: most API containers never start a job, and a name is all the
-    configuration needs (no account id)."""
-
-    def __init__(self, make_client: Callable[[], Any], queue_name: str):
-        self.make_client = make_client
-        self.client: Any = None
-        self.queue_name = queue_name
-        self.queue_url: str | None = None
-
-    def send(self, message: dict) -> None:
-        try:
-            if self.queue_url is None:
-                self.client = self.make_client()
-                self.queue_url = self.client.get_queue_url(QueueName=self.queue_name)["QueueUrl"]
-            self.client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(message))
-        except (ClientError, BotoCoreError) as exc:
-            logger.warning("jobs queue unavailable: %s", type(exc).__name__)
-            raise StorageUnavailable(type(exc).__name__) from exc

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from triggers.domain.model import Filter, Subscription
-from triggers.storage.dynamodb import failed_condition, unavailable_as_domain_error
+from triggers.domain.model import Filter, PushTarget, SigningSecret, Subscription
+from triggers.storage.dynamodb import ConditionFailed, failed_condition, unavailable_as_domain_error
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -25,8 +25,12 @@ def _key(tenant_id: str, subscription_id: str) -> dict:
     return {"pk": {"S": tenant_id}, "sk": {"S": PREFIX + subscription_id}}
 
 
+def _secrets_value(secrets: tuple[SigningSecret, ...]) -> dict:
+    return {"S": json.dumps([{"secret": s.secret, "expires_at": s.expires_at} for s in secrets])}
+
+
 def _to_item(subscription: Subscription) -> dict:
-    return {
+    item = {
         **_key(subscription.tenant_id, subscription.subscription_id),
         "name": {"S": subscription.name},
         "filter": {"S": json.dumps(subscription.filter.public(), separators=(",", ":"))},
@@ -35,6 +39,10 @@ def _to_item(subscription: Subscription) -> dict:
         "created_at": {"S": subscription.created_at},
         "updated_at": {"S": subscription.updated_at},
     }
+    if subscription.push:
+        item["push_url"] = {"S": subscription.push.url}
+        item["secrets"] = _secrets_value(subscription.push.secrets)
+    return item
 
 
 def _from_item(item: dict) -> Subscription:
@@ -48,6 +56,13 @@ def _from_item(item: dict) -> Subscription:
         paused=item["paused"]["BOOL"],
         created_at=item["created_at"]["S"],
         updated_at=item["updated_at"]["S"],
+        push=PushTarget(
+            item["push_url"]["S"],
+            tuple(SigningSecret(s["secret"], s["expires_at"]) for s in json.loads(item["secrets"]["S"])),
+        )
+        if "push_url" in item
+        else None,
+        paused_reason=item.get("paused_reason", {}).get("S"),
     )
 
 
@@ -128,9 +143,17 @@ class SubscriptionStore:
                 return subscriptions
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def update(self, tenant_id: str, subscription_id: str, changes: dict, updated_at: str) -> Subscription | None:
-        """Apply `changes` (filter, max_deliveries, paused); the subscription as changed, or None if there is none."""
-        names, values, sets = {}, {":updated_at": {"S": updated_at}}, ["updated_at = :updated_at"]
+    def update(
+        self,
+        tenant_id: str,
+        subscription_id: str,
+        changes: dict,
+        updated_at: str,
+        secrets_were: tuple[SigningSecret, ...] | None = None,
+    ) -> Subscription | ConditionFailed[Subscription]:
+        """Apply `changes` (filter, max_deliveries, paused, paused_reason (None removes it), secrets); the
+        subscription as changed, or the refusal if there is none or (with `secrets_were`) its secrets changed."""
+        names, values, sets, removes = {}, {":updated_at": {"S": updated_at}}, ["updated_at = :updated_at"], []
         if "filter" in changes:
             values[":filter"] = {"S": json.dumps(changes["filter"].public(), separators=(",", ":"))}
             names["#filter"] = "filter"
@@ -141,13 +164,26 @@ class SubscriptionStore:
         if "paused" in changes:
             values[":paused"] = {"BOOL": changes["paused"]}
             sets.append("paused = :paused")
+        if changes.get("paused_reason"):
+            values[":paused_reason"] = {"S": changes["paused_reason"]}
+            sets.append("paused_reason = :paused_reason")
+        elif "paused_reason" in changes:
+            removes.append("paused_reason")
+        if "secrets" in changes:
+            values[":secrets"] = _secrets_value(changes["secrets"])
+            sets.append("secrets = :secrets")
+        condition = "attribute_exists(pk)"
+        if secrets_were is not None:
+            values[":secrets_were"] = _secrets_value(secrets_were)
+            condition += " AND secrets = :secrets_were"
         update: dict[str, Any] = {
             "TableName": self.table,
             "Key": _key(tenant_id, subscription_id),
-            "UpdateExpression": "SET " + ", ".join(sets),
-            "ConditionExpression": "attribute_exists(pk)",
+            "UpdateExpression": "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
+            "ConditionExpression": condition,
             "ExpressionAttributeValues": values,
             "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if names:
             update["ExpressionAttributeNames"] = names
@@ -156,7 +192,8 @@ class SubscriptionStore:
                 response = self.client.update_item(**update)
         except ClientError as exc:
             if failed_condition(exc):
-                return None
+                old: Any = exc.response.get("Item")
+                return ConditionFailed(_from_item(old) if old else None)
             raise
         return _from_item(response["Attributes"])
 

@@ -1,0 +1,311 @@
+"""Push subscriptions end to end: the API creates them, the fan-out function's stream records enqueue their
+deliveries, the deliver function (fed from the push queue on moto, as Lambda's poller would) POSTs them to a real
+HTTP receiver on this machine, which checks every signature with the `standardwebhooks` package.
+
+The app and the deliver function here are built with the local stage's setting that allows http://127.0.0.1
+targets, and a 1 s send timeout; the address checks of deployed stages have tests of their own below.
+"""
+
+import dataclasses
+import json
+import logging
+import threading
+from collections.abc import Iterator
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from tests.support import Receiver, assert_problem, drain, handler_for, invoke, new_event, workers_for
+from triggers.logs import JsonFormatter
+from triggers.webhooks.sender import WebhookSender
+from triggers.workers import deliver_handler
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="module")
+def push_settings(settings):
+    return dataclasses.replace(settings, push_allow_private_targets=True, push_timeout_seconds=1.0)
+
+
+@pytest.fixture(scope="module")
+def push_api(push_settings, dynamodb_client, queue_client):
+    return handler_for(push_settings, dynamodb_client)
+
+
+@pytest.fixture(scope="module")
+def run_pushes(push_settings, dynamodb_client, queue_client):
+    """run_pushes(wait_seconds=0): run the deliver function on every message in the push queue until it is empty."""
+    handler = deliver_handler(workers_for(push_settings, dynamodb_client).push)
+    return lambda wait_seconds=0: drain(queue_client, push_settings.push_queue, handler, wait_seconds)
+
+
+def subscribe(push_api, key, url, **fields):
+    body = {"name": "hook", "delivery": {"mode": "push", "url": url}, **fields}
+    response = invoke(push_api, "POST", "/v1/subscriptions", key=key, body=body)
+    assert response.status == 201, response.body
+    return response.json
+
+
+def verified(receiver: Receiver, secret: str) -> list[dict]:
+    """Every payload the receiver got, each verified (signature and timestamp) by the standardwebhooks package."""
+    return [Webhook(secret).verify(got["body"], got["headers"]) for got in receiver.got]
+
+
+def attempts(push_api, key, subscription_id) -> list[dict]:
+    response = invoke(push_api, "GET", f"/v1/subscriptions/{subscription_id}/attempts", key=key)
+    assert response.status == 200, response.body
+    return response.json["attempts"]
+
+
+def test_a_push_subscription_shows_its_secret_once_and_its_mode_always(push_api, make_api_key, receiver):
+    key, _ = make_api_key()
+    created = subscribe(push_api, key, receiver.url())
+    assert created["secret"].startswith("whsec_")
+    assert created["delivery"] == {"mode": "push", "url": receiver.url()}
+    shown = invoke(push_api, "GET", f"/v1/subscriptions/{created['subscription_id']}", key=key).json
+    assert "secret" not in shown
+    assert shown["delivery"] == {"mode": "push", "url": receiver.url()}
+    listed = invoke(push_api, "GET", "/v1/subscriptions", key=key).json["subscriptions"]
+    assert [s.get("secret") for s in listed] == [None]
+
+
+def test_an_event_is_pushed_once_signed_and_the_attempt_is_listed(push_api, make_api_key, receiver, stream, run_pushes):
+    key, _ = make_api_key()
+    subscription = subscribe(push_api, key, receiver.url(), filter={"event_types": ["invoice.*"]})
+    wanted = invoke(push_api, "POST", "/v1/events", key=key, body=new_event(event_type="invoice.paid")).json
+    invoke(push_api, "POST", "/v1/events", key=key, body=new_event(event_type="order.placed"))
+    stream.pump()
+    run_pushes()
+    [payload] = verified(receiver, subscription["secret"])
+    assert payload["event_id"] == wanted["event_id"] and payload["event_type"] == "invoice.paid"
+    assert receiver.got[0]["path"] == "/hook"
+    assert receiver.got[0]["headers"]["content-type"] == "application/json"
+    [attempt] = attempts(push_api, key, subscription["subscription_id"])
+    assert attempt["outcome"] == "delivered" and attempt["status_code"] == 200 and attempt["next_attempt_at"] is None
+    assert attempt["webhook_id"] == receiver.got[0]["headers"]["webhook-id"]
+    # A replayed stream record or a duplicate message pushes nothing again.
+    stream.pump()
+    run_pushes()
+    assert len(receiver.got) == 1
+
+
+def test_a_failed_push_is_tried_again_with_the_same_webhook_id(push_api, make_api_key, receiver, stream, run_pushes):
+    key, _ = make_api_key()
+    receiver.statuses = [500, 200]
+    subscription = subscribe(push_api, key, receiver.url())
+    invoke(push_api, "POST", "/v1/events", key=key, body=new_event())
+    stream.pump()
+    run_pushes()
+    assert len(receiver.got) == 1
+    [failed] = attempts(push_api, key, subscription["subscription_id"])
+    assert failed["outcome"] == "failed" and failed["status_code"] == 500 and failed["next_attempt_at"]
+    run_pushes(wait_seconds=10)  # the retry's message is delayed by the schedule's first step, 5 s
+    assert len(receiver.got) == 2
+    first, second = receiver.got
+    assert first["headers"]["webhook-id"] == second["headers"]["webhook-id"]
+    verified(receiver, subscription["secret"])
+    outcomes = [a["outcome"] for a in attempts(push_api, key, subscription["subscription_id"])]
+    assert outcomes == ["delivered", "failed"]  # newest first
+
+
+def test_a_receiver_that_hangs_times_out_and_is_tried_again(push_api, make_api_key, receiver, stream, run_pushes):
+    key, _ = make_api_key()
+    receiver.hang_seconds = 3  # the send timeout here is 1 s
+    subscription = subscribe(push_api, key, receiver.url())
+    invoke(push_api, "POST", "/v1/events", key=key, body=new_event())
+    stream.pump()
+    run_pushes()
+    [attempt] = attempts(push_api, key, subscription["subscription_id"])
+    assert attempt["outcome"] == "failed" and attempt["error"] == "timeout" and attempt["status_code"] is None
+    receiver.hang_seconds = 0
+    run_pushes(wait_seconds=10)
+    assert [a["outcome"] for a in attempts(push_api, key, subscription["subscription_id"])] == ["delivered", "failed"]
+
+
+def test_410_pauses_the_subscription_and_resuming_pushes_what_waited(
+    push_api, make_api_key, receiver, stream, run_pushes
+):
+    key, _ = make_api_key()
+    receiver.statuses = [410, 200]
+    subscription = subscribe(push_api, key, receiver.url())
+    path = f"/v1/subscriptions/{subscription['subscription_id']}"
+    first = invoke(push_api, "POST", "/v1/events", key=key, body=new_event()).json
+    stream.pump()
+    run_pushes()
+    shown = invoke(push_api, "GET", path, key=key).json
+    assert shown["paused"] is True and shown["paused_reason"] == "receiver_gone"
+    # Events keep arriving while it is paused: nothing is pushed.
+    second = invoke(push_api, "POST", "/v1/events", key=key, body=new_event()).json
+    stream.pump()
+    run_pushes()
+    assert len(receiver.got) == 1
+    resumed = invoke(push_api, "PATCH", path, key=key, body={"paused": False}).json
+    assert resumed["paused"] is False and resumed["paused_reason"] is None
+    run_pushes()
+    pushed = {payload["event_id"] for payload in verified(receiver, subscription["secret"])[1:]}
+    assert pushed == {first["event_id"], second["event_id"]}
+
+
+def test_a_delivery_tried_max_deliveries_times_is_dead_and_redrive_pushes_it_again(
+    push_api, make_api_key, receiver, stream, run_pushes
+):
+    key, _ = make_api_key()
+    receiver.statuses = [503]
+    subscription = subscribe(push_api, key, receiver.url(), max_deliveries=1)
+    path = f"/v1/subscriptions/{subscription['subscription_id']}"
+    event = invoke(push_api, "POST", "/v1/events", key=key, body=new_event()).json
+    stream.pump()
+    run_pushes()
+    [attempt] = attempts(push_api, key, subscription["subscription_id"])
+    assert attempt["outcome"] == "dead" and attempt["next_attempt_at"] is None
+    [dead] = invoke(push_api, "GET", f"{path}/dead-letters", key=key).json["dead_letters"]
+    assert dead["event_id"] == event["event_id"]
+    receiver.statuses = [200]
+    redriven = invoke(push_api, "POST", f"{path}/redrive", key=key, body={"event_ids": [event["event_id"]]}).json
+    assert redriven["results"] == [{"event_id": event["event_id"], "outcome": "redriven"}]
+    run_pushes()
+    assert len(receiver.got) == 2
+    assert attempts(push_api, key, subscription["subscription_id"])[0]["outcome"] == "delivered"
+    assert invoke(push_api, "GET", f"{path}/dead-letters", key=key).json["dead_letters"] == []
+
+
+def test_a_redirect_is_not_followed(push_api, make_api_key, receiver, stream, run_pushes):
+    key, _ = make_api_key()
+    receiver.statuses = [302]
+    subscription = subscribe(push_api, key, receiver.url())
+    invoke(push_api, "POST", "/v1/events", key=key, body=new_event())
+    stream.pump()
+    run_pushes()
+    assert [got["path"] for got in receiver.got] == ["/hook"]
+    [attempt] = attempts(push_api, key, subscription["subscription_id"])
+    assert attempt["outcome"] == "failed" and attempt["status_code"] == 302
+
+
+def test_after_a_rotation_both_secrets_verify_each_push(push_api, make_api_key, receiver, stream, run_pushes):
+    key, _ = make_api_key()
+    subscription = subscribe(push_api, key, receiver.url())
+    path = f"/v1/subscriptions/{subscription['subscription_id']}"
+    rotated = invoke(push_api, "POST", f"{path}/rotate-secret", key=key)
+    assert rotated.status == 200, rotated.body
+    new_secret = rotated.json["secret"]
+    assert new_secret.startswith("whsec_") and new_secret != subscription["secret"]
+    invoke(push_api, "POST", "/v1/events", key=key, body=new_event())
+    stream.pump()
+    run_pushes()
+    assert len(receiver.got[0]["headers"]["webhook-signature"].split(" ")) == 2
+    assert verified(receiver, subscription["secret"]) == verified(receiver, new_secret)
+    # Rotating again retires the first secret at once: only the two newest sign.
+    newest = invoke(push_api, "POST", f"{path}/rotate-secret", key=key).json["secret"]
+    invoke(push_api, "POST", "/v1/events", key=key, body=new_event())
+    stream.pump()
+    run_pushes()
+    last = receiver.got[-1]
+    assert Webhook(newest).verify(last["body"], last["headers"])
+    assert Webhook(new_secret).verify(last["body"], last["headers"])
+    with pytest.raises(Exception, match="No matching signature"):
+        Webhook(subscription["secret"]).verify(last["body"], last["headers"])
+
+
+def test_pull_operations_refuse_a_push_subscription_and_the_reverse(push_api, make_api_key, receiver):
+    key, _ = make_api_key()
+    push = subscribe(push_api, key, receiver.url())
+    received = invoke(push_api, "POST", f"/v1/subscriptions/{push['subscription_id']}/receive", key=key, body={})
+    assert_problem(received, 409, "/problems/wrong-delivery-mode")
+    pull = invoke(push_api, "POST", "/v1/subscriptions", key=key, body={"name": "pull"}).json
+    assert pull["delivery"] == {"mode": "pull"} and "secret" not in pull
+    rotated = invoke(push_api, "POST", f"/v1/subscriptions/{pull['subscription_id']}/rotate-secret", key=key)
+    assert_problem(rotated, 409, "/problems/wrong-delivery-mode")
+
+
+def test_one_slow_receiver_does_not_hold_up_another(push_api, make_api_key, stream, run_pushes):
+    """Each receiver answers only once both have got their request. Sent one after the other, the first would wait
+    past the send timeout (1 s here) for the second, which is sent only after the first gave up: it would fail."""
+    key, _ = make_api_key()
+    receivers = [Receiver(), Receiver()]
+    both_arrived = threading.Barrier(2, timeout=5)
+    for receiver in receivers:
+        receiver.before_answer = both_arrived.wait
+    try:
+        subscriptions = [subscribe(push_api, key, receiver.url()) for receiver in receivers]
+        invoke(push_api, "POST", "/v1/events", key=key, body=new_event())
+        stream.pump()
+        run_pushes()
+        outcomes = [a["outcome"] for s in subscriptions for a in attempts(push_api, key, s["subscription_id"])]
+        assert outcomes == ["delivered", "delivered"]
+    finally:
+        for receiver in receivers:
+            receiver.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hooks.example.com/in",  # not https
+        "https://127.0.0.1/in",
+        "https://[::1]/in",
+        "https://169.254.169.254/latest/meta-data/",  # the instance metadata address
+        "https://10.1.2.3/in",
+        "https://[::ffff:10.1.2.3]/in",
+        "https://localhost/in",
+        "https://hooks.example.com:99999/in",
+    ],
+)
+def test_a_deployed_stage_refuses_urls_it_must_not_send_to(lambda_handler, make_api_key, url):
+    key, _ = make_api_key()
+    body = {"name": "hook", "delivery": {"mode": "push", "url": url}}
+    response = invoke(lambda_handler, "POST", "/v1/subscriptions", key=key, body=body)
+    assert_problem(response, 422, "/problems/invalid-push-url")
+
+
+def test_a_receiver_that_is_not_listening_is_a_connection_error(receiver):
+    url = receiver.url()
+    receiver.close()
+    result = WebhookSender(allow_private=True, timeout=1).post(url, {}, b"{}")
+    assert result.error == "connection_error" and result.status_code is None
+
+
+def test_a_name_that_resolves_to_an_inside_address_is_refused_at_send_time(receiver):
+    """DNS rebinding: the name was public when subscribed; now it resolves to loopback or 10.x. Nothing connects."""
+    port = receiver.server.server_address[1]
+
+    def resolve_to(address):
+        return lambda host, port, **_: [(2, 1, 6, "", (address, port))]
+
+    for address in ("127.0.0.1", "10.0.0.7", "169.254.169.254"):
+        sender = WebhookSender(allow_private=False, timeout=1, resolve=resolve_to(address))
+        result = sender.post(f"http://rebound.example:{port}/hook", {}, b"{}")
+        assert result.error == "address_not_allowed" and result.status_code is None
+    assert receiver.got == []
+    # The same send with the local stage's setting reaches the receiver: the refusal above was the check's.
+    allowed = WebhookSender(allow_private=True, timeout=1, resolve=resolve_to("127.0.0.1"))
+    assert allowed.post(f"http://rebound.example:{port}/hook", {}, b"{}").status_code == 200
+    assert len(receiver.got) == 1
+
+
+def test_neither_the_secret_nor_the_url_reaches_a_log_line(
+    push_api, make_api_key, receiver, stream, run_pushes, caplog
+):
+    key, _ = make_api_key()
+    receiver.statuses = [500]
+    subscription = subscribe(push_api, key, receiver.url("/hook/s3cr3t-path-token"))
+    invoke(push_api, "POST", "/v1/events", key=key, body=new_event())
+    caplog.set_level(logging.DEBUG)
+    stream.pump()
+    run_pushes()
+    lines = [JsonFormatter().format(record) for record in caplog.records]
+    [attempt] = [
+        fields
+        for fields in map(json.loads, lines)
+        if fields["message"] == "push attempt" and fields["subscription_id"] == subscription["subscription_id"]
+    ]
+    assert attempt["outcome"] == "failed" and attempt["status_code"] == 500
+    assert attempt["subscription_id"] == subscription["subscription_id"]
+    logged = "\n".join(lines)
+    assert "s3cr3t-path-token" not in logged
+    assert subscription["secret"].removeprefix("whsec_") not in logged
