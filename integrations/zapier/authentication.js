@@ -1,0 +1,46 @@
+'use strict';
+
+const { apiUrl, baseUrl } = require('./lib/api');
+
+// The cheapest authenticated read: one subscription at most. A bad key answers 401 with a problem document,
+// which the afterResponse middleware turns into an error quoting its detail.
+const test = async (z, bundle) => {
+  const response = await z.request({
+    url: apiUrl(z, bundle, '/v1/subscriptions'),
+    method: 'GET',
+    params: { limit: 1 },
+  });
+  return response.data;
+};
+
+// The API has no "who am I" operation, so the label names the stage (host and path), never the key.
+const connectionLabel = (z, bundle) => {
+  const url = new URL(baseUrl(z, bundle));
+  return `${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+};
+
+module.exports = {
+  type: 'custom',
+  fields: [
+    {
+      key: 'api_url',
+      label: 'API URL',
+      required: true,
+      type: 'string',
+      helpText:
+        'The base URL of your Triggers API stage, without `/v1`: for example ' +
+        '`https://abc123.execute-api.eu-west-1.amazonaws.com/dev` (`serverless info` prints it) or a custom domain.',
+    },
+    {
+      key: 'api_key',
+      label: 'API Key',
+      required: true,
+      type: 'password',
+      helpText:
+        'An API key of your tenant (it starts with `trg_`). Your operator creates one with ' +
+        '`python -m triggers.cli.api_keys create`; it is shown only once.',
+    },
+  ],
+  test,
+  connectionLabel,
+};
