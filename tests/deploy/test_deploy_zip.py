@@ -23,6 +23,7 @@ from deploy_support import (
     create_tables_from_template,
     dynamodb_permissions,
     handler_environment,
+    put_cursor_secret,
     subscription_journey,
 )
 
@@ -53,6 +54,7 @@ def zip_environment(dev_package, moto_server) -> dict:
         assert dev_package.function_of(name)["Properties"]["Environment"]["Variables"] == variables
     variables.update(names)
     variables.update({"JOBS_QUEUE": queues["JobsQueue"], "AUTH_MODE": "local", "DEV_API_KEY": DEV_API_KEY})
+    put_cursor_secret(moto_server, variables["CURSOR_SECRET_PARAMETER"])  # read by the functions at start-up
     return handler_environment(variables, moto_server)
 
 
@@ -112,7 +114,7 @@ def test_a_subscription_through_the_three_functions(unpacked_dev, zip_environmen
         for o in outcomes
         for call in o["sqs_calls"]
     ]
-    assert sqs == [("GetQueueUrl", zip_environment["JOBS_QUEUE"]), ("SendMessage", zip_environment["JOBS_QUEUE"])]
+    assert sqs == [("GetQueueUrl", zip_environment["JOBS_QUEUE"]), ("SendMessageBatch", zip_environment["JOBS_QUEUE"])]
 
 
 def test_every_module_loads_from_its_python_3_13_byte_code(unpacked_dev, zip_environment, invoke, tmp_path):

@@ -197,41 +197,43 @@ class DeliveryStore:
 
         return self._each(lease, zip(deliveries, leases, strict=True))
 
-    def bury_many(self, deliveries: list[Delivery], now_ms: int, died_at: str, max_deliveries: int) -> list[bool]:
-        """Move to the dead letters each delivery whose time has come and that was received `max_deliveries` times."""
-
-        def bury(delivery: Delivery) -> bool:
-            result = self._update(
-                _key(delivery.tenant_id, delivery.event_id, delivery.subscription_id),
-                "lane = :lane AND visible_at <= :now AND delivery_count >= :max",
-                "REMOVE lane, visible_at, lease SET dead_sub = :sub, dead_sort = :sort, died_at = :died_at",
-                {
-                    ":lane": {"S": lane(delivery.subscription_id, delivery.event_id, self.shards)},
-                    ":now": {"N": str(now_ms)},
-                    ":max": {"N": str(max_deliveries)},
-                    ":sub": {"S": delivery.subscription_id},
-                    ":sort": {"S": f"{died_at}#{delivery.event_id}"},
-                    ":died_at": {"S": died_at},
-                },
-            )
-            return not isinstance(result, ConditionFailed)
-
-        return self._each(bury, deliveries)
-
-    def bury_leased(self, delivery: Delivery, died_at: str) -> bool:
-        """Move a delivery to the dead letters while its lease (the one `delivery` holds) lasts."""
+    def _bury(self, delivery: Delivery, died_at: str, condition: str, values: dict) -> bool:
+        """Move a delivery to the dead letters if `condition` holds; False where it did not."""
         result = self._update(
             _key(delivery.tenant_id, delivery.event_id, delivery.subscription_id),
-            "lease = :lease AND attribute_exists(lane)",
+            condition,
             "REMOVE lane, visible_at, lease SET dead_sub = :sub, dead_sort = :sort, died_at = :died_at",
             {
-                ":lease": {"S": delivery.lease or ""},
+                **values,
                 ":sub": {"S": delivery.subscription_id},
                 ":sort": {"S": f"{died_at}#{delivery.event_id}"},
                 ":died_at": {"S": died_at},
             },
         )
         return not isinstance(result, ConditionFailed)
+
+    def bury_many(self, deliveries: list[Delivery], now_ms: int, died_at: str, max_deliveries: int) -> list[bool]:
+        """Move to the dead letters each delivery whose time has come and that was received `max_deliveries` times."""
+
+        def bury(delivery: Delivery) -> bool:
+            return self._bury(
+                delivery,
+                died_at,
+                "lane = :lane AND visible_at <= :now AND delivery_count >= :max",
+                {
+                    ":lane": {"S": lane(delivery.subscription_id, delivery.event_id, self.shards)},
+                    ":now": {"N": str(now_ms)},
+                    ":max": {"N": str(max_deliveries)},
+                },
+            )
+
+        return self._each(bury, deliveries)
+
+    def bury_leased(self, delivery: Delivery, died_at: str) -> bool:
+        """Move a delivery to the dead letters while its lease (the one `delivery` holds) lasts."""
+        return self._bury(
+            delivery, died_at, "lease = :lease AND attribute_exists(lane)", {":lease": {"S": delivery.lease or ""}}
+        )
 
     def waiting_page(
         self, subscription_id: str, shard: int, until_ms: int, start: dict | None, limit: int
