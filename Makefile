@@ -99,8 +99,7 @@ lock: $(BIN)/.installed ## re-lock requirements*.txt from pyproject.toml, with h
 bench: setup ## run the performance benchmark (docs/performance.md)
 	$(BIN)/python -m bench
 
-package: setup ## build the deployment zip for STAGE (default dev) into .serverless/ (needs TRIGGERS_CURSOR_SECRET)
-	@test -n "$$TRIGGERS_CURSOR_SECRET" || { echo "export TRIGGERS_CURSOR_SECRET first (openssl rand -hex 32)"; exit 2; }
+package: setup ## build the deployment zip for STAGE (default dev) into .serverless/ (staging, prod: TRIGGERS_CORS_ORIGINS)
 	npx serverless package --stage $${STAGE:-dev}
 
 clean: ## remove installed environments and build output

@@ -22,12 +22,23 @@ from triggers.domain import errors
 from triggers.domain.events import EventService
 from triggers.domain.model import format_time
 
-_NAME = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]*$"}
+_NAME = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]*$(?!\\n)"}
+_SOURCE = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 256,
+    "pattern": "^(?:[A-Za-z0-9._~:/?\\[\\]@!$&'()+,;=-]|%[0-9A-Fa-f]{2})+$(?!\\n)",
+}
 NEW_EVENT = {
     "type": "object",
     "additionalProperties": False,
     "required": ["source", "event_type", "payload"],
-    "properties": {"source": _NAME, "event_type": _NAME, "payload": {"type": "object"}},
+    "properties": {
+        "source": _SOURCE,
+        "event_type": _NAME,
+        "payload": {"type": "object"},
+        "ttl_seconds": {"type": "integer", "minimum": 60},
+    },
 }
 _new_event = Draft4Validator(NEW_EVENT)
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import boto3
 
 from scripts import dynamodb_tables, moto_dynamodb
+from triggers.domain.events import NewEvent
 from triggers.domain.model import PENDING, Delivery, Event, Filter, format_time
 from triggers.services import build_services
 from triggers.settings import from_environment
@@ -98,6 +99,8 @@ def measure(backlog: int) -> dict:
         figures["ack 100"] = timeline.measure(
             lambda: services.deliveries.settle(tenant, mine.subscription_id, "acknowledge", tokens)
         )
+        batch = [NewEvent("billing", "invoice.paid", {"n": n}) for n in range(100)]
+        figures["batch 100"] = timeline.measure(lambda: services.events.create_many(tenant, batch))
         for _ in range(FANOUT_SUBSCRIPTIONS):
             services.subscriptions.create(other, "fan-out", Filter(), 5)
         (event,) = _events(other, 1)

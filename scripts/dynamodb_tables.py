@@ -19,6 +19,7 @@ TABLE_RESOURCES = {
     "subscriptions": "SubscriptionsTable",
     "deliveries": "DeliveriesTable",
     "jobs": "JobsTable",
+    "audit": "AuditTable",
 }
 _CREATE_FIELDS = (
     "AttributeDefinitions",

@@ -20,6 +20,8 @@ def main(argv=None) -> int:
         args.region = "us-east-1"
     args.name = args.source
     args.tenant = args.tenant or args.source or "default"
+    # The seeds' key holds every scope, writes any source, never expires (`--source` here is its name).
+    args.scope = args.source = args.event_type = args.expires_in = None
     return run(lambda parsed: create_key(parsed, api_key=parsed.api_key), args)
 
 

@@ -71,10 +71,11 @@ def make_api_key(settings, dynamodb_client):
     """Create an active key for a new tenant (or the given one); returns (key, tenant)."""
     store = ApiKeyStore(dynamodb_client, settings.keys_table)
 
-    def make(tenant: str | None = None) -> tuple[str, str]:
+    def make(tenant: str | None = None, **fields) -> tuple[str, str]:
+        """`fields`: more of ApiKeyRecord's (scopes, sources, event_types, expires_at)."""
         tenant = tenant or unique("tenant")
         key = generate_key()
-        assert store.insert(ApiKeyRecord(hash_key(key), tenant, "test", True, "2026-11-22T00:00:00.000000Z"))
+        assert store.insert(ApiKeyRecord(hash_key(key), tenant, "test", True, "2026-11-22T00:00:00.000000Z", **fields))
         return key, tenant
 
     return make

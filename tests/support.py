@@ -225,3 +225,13 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class FakeRawResponse:
+    """What botocore reads a response body from, for a hook that answers in DynamoDB's place."""
+
+    def __init__(self, body: bytes):
+        self._body = body
+
+    def stream(self, **_):
+        yield self._body

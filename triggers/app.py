@@ -7,6 +7,7 @@ from starlette.types import ASGIApp
 
 from triggers import logs
 from triggers.http.app import Handlers, create_api
+from triggers.operations.audit import Audit
 from triggers.operations.events import Events
 from triggers.operations.health import Health
 from triggers.operations.inbox import Inbox
@@ -19,10 +20,12 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-def create_app(settings: Settings, dynamodb: "DynamoDBClient | None" = None, sqs: Any = None) -> ASGIApp:
+def create_app(
+    settings: Settings, dynamodb: "DynamoDBClient | None" = None, sqs: Any = None, ssm: Any = None
+) -> ASGIApp:
     """The ASGI app of one container: its own clients, stores, key cache and rate-limit leases."""
     logs.configure(settings.log_level)
-    services = build_services(settings, dynamodb, sqs)
+    services = build_services(settings, dynamodb, sqs, ssm)
     handlers = Handlers(
         [
             services.authenticator,
@@ -31,6 +34,7 @@ def create_app(settings: Settings, dynamodb: "DynamoDBClient | None" = None, sqs
             Health(services.check_storage),
             Subscriptions(services.subscriptions, services.deliveries, services.jobs),
             Jobs(services.jobs),
+            Audit(services.audit),
         ]
     )
     return create_api(settings, handlers)

@@ -17,6 +17,7 @@ class RequestState:
     request_id: str
     lambda_request_id: str | None = None
     tenant: str | None = None
+    key_id: str | None = None  # the caller's key, once known (the audit trail's "who")
     quota: "Quota | None" = None  # once the key is known
 
 

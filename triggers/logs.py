@@ -46,3 +46,6 @@ def configure(level: str) -> None:
     logging.getLogger("botocore").setLevel(max(logging.INFO, root.level))
     # urllib3 names each URL it requests (DEBUG) or retries (WARNING): a push receiver's URL must not be logged.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
+    # Connexion warns at every request to an operation that takes several media types (the CloudEvents ones) that
+    # it picked the body schema of the request's type: nothing is wrong, and a warning a request is noise.
+    logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)

@@ -4,6 +4,9 @@ Nothing else reads the environment or makes a client: the Lambda entry points ca
 and queue functions) or triggers/app.py's `create_app` (the API, built on `build_services`) with the settings of
 `os.environ`; tests, tools and the benchmark call them with theirs (and may hand over their own clients). Nothing
 here imports the HTTP layer, so a worker's cold start does not pay for Connexion.
+
+A deployed stage's cursor secret is read here, from SSM Parameter Store, once per container (the entry points build
+their services once, at import): `cursor_signer`.
 """
 
 from collections.abc import Callable
@@ -14,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from triggers import logs
 from triggers.auth.api_keys import Authenticator
 from triggers.auth.rate_limits import RateLimiter
-from triggers.domain.cursors import CursorSigner
+from triggers.domain.audit import AuditTrail
+from triggers.domain.cursors import CursorSigner, parse_secrets
 from triggers.domain.deliveries import DeliveryService
 from triggers.domain.events import EventService, utc_now
 from triggers.domain.fanout import FanOut
@@ -24,12 +28,14 @@ from triggers.domain.subscriptions import SubscriptionService
 from triggers.settings import Settings
 from triggers.storage.api_keys import ApiKeyStore
 from triggers.storage.attempts import AttemptStore
+from triggers.storage.audit import AuditStore
 from triggers.storage.deliveries import DeliveryStore
 from triggers.storage.dynamodb import PARALLEL_CALLS, make_client
 from triggers.storage.events import EventStore
 from triggers.storage.jobs import JobStore
 from triggers.storage.queues import MessageQueue, make_queue_client
 from triggers.storage.rate_limits import RateLimitCounter
+from triggers.storage.secrets import SecretParameters, make_ssm_client
 from triggers.storage.subscriptions import SubscriptionStore
 from triggers.webhooks.sender import WebhookSender
 
@@ -50,17 +56,30 @@ class Services:
     jobs: JobService
     fanout: FanOut
     push: PushWorker
+    audit: AuditTrail
 
 
-def build_services(settings: Settings, dynamodb: "DynamoDBClient | None" = None, sqs: Any = None) -> Services:
+def cursor_signer(settings: Settings, ssm: Any = None) -> CursorSigner:
+    """The cursors' signer: from the secrets the settings hold, or read from the SSM parameter they name (a
+    SecureString: `secret`, or `new,old` during a rotation). A parameter that cannot be read, or holds a secret under
+    32 bytes, stops the container at start-up with an error that names the parameter, never its value."""
+    if not settings.cursor_secret_parameter:
+        return CursorSigner(*settings.cursor_secrets)
+    name = settings.cursor_secret_parameter
+    value = SecretParameters(ssm or make_ssm_client(settings)).read(name)
+    return CursorSigner(*parse_secrets(value, f"SSM parameter {name}"))
+
+
+def build_services(
+    settings: Settings, dynamodb: "DynamoDBClient | None" = None, sqs: Any = None, ssm: Any = None
+) -> Services:
     client = dynamodb or make_client(settings)
-    cursors = CursorSigner(settings.cursor_secret)
+    cursors = cursor_signer(settings, ssm)
     keys = ApiKeyStore(client, settings.keys_table)
     limiter = RateLimiter(RateLimitCounter(client, settings.rate_limits_table), settings.rate_limit_per_minute)
     subscription_store = SubscriptionStore(client, settings.subscriptions_table)
-    delivery_store = DeliveryStore(
-        client, settings.deliveries_table, settings.delivery_shards, ThreadPoolExecutor(PARALLEL_CALLS)
-    )
+    pool = ThreadPoolExecutor(PARALLEL_CALLS)  # calls of one request that go out together (no task waits on another)
+    delivery_store = DeliveryStore(client, settings.deliveries_table, settings.delivery_shards, pool)
     attempts = AttemptStore(client, settings.deliveries_table)
 
     def queue_client() -> Any:
@@ -68,14 +87,18 @@ def build_services(settings: Settings, dynamodb: "DynamoDBClient | None" = None,
 
     jobs_queue = MessageQueue(queue_client, settings.jobs_queue)
     push = PushScheduler(MessageQueue(queue_client, settings.push_queue))
-    subscriptions = SubscriptionService(subscription_store, cursors, utc_now, push, settings.push_allow_private_targets)
+    audit = AuditTrail(AuditStore(client, settings.audit_table), cursors, utc_now)
+    subscriptions = SubscriptionService(
+        subscription_store, cursors, utc_now, push, settings.push_allow_private_targets, audit
+    )
     deliveries = DeliveryService(delivery_store, attempts, subscriptions, cursors, utc_now)
     return Services(
-        events=EventService(EventStore(client, settings.events_table), cursors, settings.retention_days),
+        events=EventService(EventStore(client, settings.events_table), cursors, settings.retention_days, pool=pool),
         authenticator=Authenticator(
             keys,
             limiter,
             settings.key_cache_seconds,
+            utc_now,
             dev_api_key=settings.dev_api_key if settings.auth_mode == "local" else None,
         ),
         check_storage=keys.check_reachable,
@@ -91,10 +114,13 @@ def build_services(settings: Settings, dynamodb: "DynamoDBClient | None" = None,
             push,
             utc_now,
         ),
+        audit=audit,
     )
 
 
-def create_workers(settings: Settings, dynamodb: "DynamoDBClient | None" = None, sqs: Any = None) -> Services:
+def create_workers(
+    settings: Settings, dynamodb: "DynamoDBClient | None" = None, sqs: Any = None, ssm: Any = None
+) -> Services:
     """The services of a stream or queue function's container."""
     logs.configure(settings.log_level)
-    return build_services(settings, dynamodb, sqs)
+    return build_services(settings, dynamodb, sqs, ssm)

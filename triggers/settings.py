@@ -7,6 +7,8 @@ AWS_REGION and credentials are deliberately absent: boto3 resolves them (on Lamb
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from triggers.domain.cursors import parse_secrets
+
 SERVICE = "triggers-api"
 MAX_BODY_BYTES = 256 * 1024
 
@@ -29,7 +31,11 @@ class Settings:
     log_level: str
     retention_days: int
     key_cache_seconds: float
-    cursor_secret: bytes
+    # The cursors' HMAC keys, signing one first: given directly (CURSOR_SECRET: the local stage, tests), or empty when
+    # a deployed stage names its SSM parameter instead, which the composition root reads (triggers/services.py).
+    cursor_secrets: tuple[bytes, ...]
+    cursor_secret_parameter: str | None
+    ssm_endpoint_url: str | None
     validate_responses: bool
     dynamodb_timeout_seconds: float
     dynamodb_max_attempts: int
@@ -37,6 +43,7 @@ class Settings:
     subscriptions_table: str
     deliveries_table: str
     jobs_table: str
+    audit_table: str
     jobs_queue: str  # the name of the jobs function's SQS queue
     sqs_endpoint_url: str | None
     delivery_shards: int  # lanes per subscription queue (docs/design.md: the throughput ceiling)
@@ -56,8 +63,14 @@ def from_environment(env: Mapping[str, str]) -> Settings:
     if auth_mode not in ("aws", "local"):
         raise ValueError(f"AUTH_MODE must be 'aws' or 'local', not {auth_mode!r}")
     cursor_secret = env.get("CURSOR_SECRET", "")
-    if not cursor_secret:
-        raise ValueError("CURSOR_SECRET must be set: it signs inbox cursors (generate one: openssl rand -hex 32)")
+    cursor_secret_parameter = env.get("CURSOR_SECRET_PARAMETER") or None
+    if cursor_secret and cursor_secret_parameter:
+        raise ValueError("set CURSOR_SECRET or CURSOR_SECRET_PARAMETER, not both: which one signs cursors?")
+    if not cursor_secret and not cursor_secret_parameter:
+        raise ValueError(
+            "CURSOR_SECRET_PARAMETER (an SSM SecureString's name) or CURSOR_SECRET must be set: it signs page cursors"
+            " (generate one: openssl rand -hex 32)"
+        )
     return Settings(
         stage=stage,
         events_table=env.get("DYNAMODB_TABLE_EVENTS") or table_name("events", stage),
@@ -71,7 +84,9 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
         retention_days=int(env.get("EVENT_RETENTION_DAYS", "30")),
         key_cache_seconds=float(env.get("API_KEY_CACHE_SECONDS", "60")),
-        cursor_secret=cursor_secret.encode(),
+        cursor_secrets=parse_secrets(cursor_secret, "CURSOR_SECRET") if cursor_secret else (),
+        cursor_secret_parameter=cursor_secret_parameter,
+        ssm_endpoint_url=env.get("SSM_ENDPOINT_URL") or None,
         validate_responses=_flag(env.get("VALIDATE_RESPONSES", "false")),
         dynamodb_timeout_seconds=float(env.get("DYNAMODB_TIMEOUT_SECONDS", "3")),
         dynamodb_max_attempts=int(env.get("DYNAMODB_MAX_ATTEMPTS", "3")),
@@ -79,6 +94,7 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         subscriptions_table=env.get("DYNAMODB_TABLE_SUBSCRIPTIONS") or table_name("subscriptions", stage),
         deliveries_table=env.get("DYNAMODB_TABLE_DELIVERIES") or table_name("deliveries", stage),
         jobs_table=env.get("DYNAMODB_TABLE_JOBS") or table_name("jobs", stage),
+        audit_table=env.get("DYNAMODB_TABLE_AUDIT") or table_name("audit", stage),
         jobs_queue=env.get("JOBS_QUEUE") or table_name("jobs", stage),
         sqs_endpoint_url=env.get("SQS_ENDPOINT_URL") or None,
         delivery_shards=int(env.get("DELIVERY_SHARDS", "4")),

@@ -43,3 +43,18 @@ def test_revoked_key_is_401(call, make_api_key, settings, dynamodb_client):
 def test_health_and_docs_need_no_key(call, path):
     assert call("GET", path).status == 200
 
+
+@pytest.mark.parametrize("name", ["X_API_KEY", "x_api_key", "X-API_Key"])
+def test_a_header_named_with_underscores_is_not_the_key(call, make_api_key, name):
+    """API Gateway passes `X_API_KEY` on, and a CGI-style environ would fold it into `X-API-Key`; nginx and most
+    proxies drop such names as ambiguous. It is a header of another name here: ignored."""
+    key, _ = make_api_key()
+    assert_problem(call("GET", "/v1/inbox", headers={name: key}), 401, "/problems/unauthorized")
+
+
+def test_an_idempotency_key_named_with_underscores_is_ignored(call, make_api_key):
+    key, _ = make_api_key()
+    first = call("POST", "/v1/events", key=key, body=new_event(), headers={"Idempotency_Key": "k-1"})
+    second = call("POST", "/v1/events", key=key, body=new_event(), headers={"Idempotency_Key": "k-1"})
+    assert (first.status, second.status) == (201, 201)
+    assert first.json["event_id"] != second.json["event_id"]

@@ -1,11 +1,14 @@
-"""Inputs that once crashed or silently changed: each answers 400, or round-trips exactly."""
+"""Inputs that once crashed, answered 500 or silently changed: each answers 400 (413 for size), or round-trips
+exactly."""
 
 import base64
 import json
+import uuid
 
 import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from tests.support import Response, assert_problem, rest_event
+from tests.support import FakeRawResponse, Response, assert_problem, new_event, rest_event
 
 
 @pytest.fixture
@@ -45,6 +48,8 @@ def envelope(payload_json: str) -> bytes:
         envelope('{"n": 1e400}'),
         envelope('{"s": "\\ud800"}'),  # a lone surrogate
         envelope('{"s": "\\udc00x"}'),
+        b'{"source":"s","event_type":"t","payload":{},"source":"u"}',  # a duplicate key: which one counts?
+        envelope('{"a": 1, "b": {"c": 2, "c": 3}}'),
     ],
 )
 def test_rejected_with_400(post_raw, raw):
@@ -98,3 +103,172 @@ def test_a_null_or_missing_body_is_400(post_raw, call, make_api_key):
     assert_problem(call("POST", f"/v1/subscriptions/{subscription}/receive", key=key, body="null"), 400)
     assert_problem(call("POST", f"/v1/subscriptions/{subscription}/receive", key=key), 400)
     assert call("POST", f"/v1/subscriptions/{subscription}/receive", key=key, body={}).status == 200  # the defaults
+
+
+def test_a_duplicate_key_is_named_in_the_refusal(post_raw):
+    problem = assert_problem(post_raw(envelope('{"amount": 1, "amount": 100}')), 400)
+    assert "amount" in problem["detail"]
+
+
+@pytest.fixture
+def subscriber(call, make_api_key):
+    """A new tenant's key and the id of a (pull) subscription of that tenant."""
+    key, _ = make_api_key()
+    subscription = call("POST", "/v1/subscriptions", key=key, body={"name": "worker"}).json["subscription_id"]
+    return key, subscription
+
+
+SOME_ID = str(uuid.uuid4())
+# Python's `$` also matches before a final newline, and jsonschema checks `pattern` with re.search: each of these
+# passed its pattern once. (A path ending in a newline matches no route: 404.)
+TRAILING_NEWLINES = {
+    "source": ("POST", "/v1/events", {"body": new_event(source="billing\n")}),
+    "event_type": ("POST", "/v1/events", {"body": new_event(event_type="invoice.paid\n")}),
+    "Idempotency-Key": ("POST", "/v1/events", {"body": new_event(), "headers": {"Idempotency-Key": "key-1\n"}}),
+    "source filter": ("GET", "/v1/inbox", {"query": {"source": "billing\n"}}),
+    "event_type filter": ("GET", "/v1/events", {"query": {"event_type": "invoice.paid\n"}}),
+    "cursor": ("GET", "/v1/inbox", {"query": {"cursor": "abc\n"}}),
+    "subscription name": ("POST", "/v1/subscriptions", {"body": {"name": "worker\n"}}),
+    "source pattern": ("POST", "/v1/subscriptions", {"body": {"name": "w", "filter": {"sources": ["billing\n"]}}}),
+    "type pattern": ("POST", "/v1/subscriptions", {"body": {"name": "w", "filter": {"event_types": ["invoice.*\n"]}}}),
+    "push url": (
+        "POST",
+        "/v1/subscriptions",
+        {"body": {"name": "w", "delivery": {"mode": "push", "url": "https://example.com/hook\n"}}},
+    ),
+    "lease token": ("POST", "/v1/subscriptions/{subscription}/ack", {"body": {"lease_tokens": ["abc\n"]}}),
+    "redriven event id": (
+        "POST",
+        "/v1/subscriptions/{subscription}/redrive",
+        {"body": {"event_ids": [f"{SOME_ID}\n"]}},
+    ),
+}
+
+
+@pytest.mark.parametrize(("method", "path", "options"), TRAILING_NEWLINES.values(), ids=TRAILING_NEWLINES.keys())
+def test_a_trailing_newline_is_400(call, subscriber, method, path, options):
+    key, subscription = subscriber
+    assert_problem(call(method, path.format(subscription=subscription), key=key, **options), 400)
+
+
+@pytest.mark.parametrize("value", ["ключ-1", "ключ-2", "clé", "k\u00a0", "k\x7f", "k\ud800"])
+def test_an_idempotency_key_outside_visible_ascii_is_400(call, make_api_key, value):
+    """Each once became `?`s on its way to validation: two different keys were one."""
+    key, _ = make_api_key()
+    response = call("POST", "/v1/events", key=key, body=new_event(), headers={"Idempotency-Key": value})
+    assert_problem(response, 400)
+
+
+@pytest.mark.parametrize("value", ["ключ", "id\n", "a b", "x" * 129, "\ud800"])
+def test_a_request_id_outside_visible_ascii_is_replaced_not_echoed(call, value):
+    """The documented answer to an X-Request-ID that is not sane: a new UUID (`ключ` was once echoed as `????`)."""
+    response = call("GET", "/v1/health", headers={"X-Request-ID": value})
+    assert response.status == 200
+    assert str(uuid.UUID(response.headers["x-request-id"])) == response.headers["x-request-id"]
+    assert response.json["request_id"] == response.headers["x-request-id"]
+
+
+LONG = "a" * 100_000
+LONG_INPUTS = {
+    "cursor": ("GET", "/v1/inbox", {"query": {"cursor": LONG}}),
+    "source filter": ("GET", "/v1/events", {"query": {"source": LONG}}),
+    "unknown query parameter": ("GET", "/v1/inbox", {"query": {LONG[:5000]: "1"}}),
+    "source": ("POST", "/v1/events", {"body": new_event(source=LONG)}),
+    "payload of the wrong type": ("POST", "/v1/events", {"body": new_event(payload=LONG)}),
+    "unknown field": ("POST", "/v1/events", {"body": {**new_event(), LONG: 1}}),
+    "content type": ("POST", "/v1/events", {"body": new_event(), "headers": {"Content-Type": "text/" + LONG[:5000]}}),
+}
+
+
+@pytest.mark.parametrize(("method", "path", "options"), LONG_INPUTS.values(), ids=LONG_INPUTS.keys())
+def test_a_refusal_echoes_no_more_than_a_prefix_of_the_input(call, make_api_key, method, path, options):
+    key, _ = make_api_key()
+    response = call(method, path, key=key, **options)
+    assert response.status in (400, 415)
+    problem = assert_problem(response, response.status)
+    assert len(problem["detail"]) <= 300
+    assert len(response.body) < 1000
+
+
+def raw_event(key: str, **changes) -> dict:
+    event = rest_event("POST", "/v1/events", headers={"X-API-Key": key}, body=new_event())
+    event.update(changes)
+    return event
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"body": "!!!! not base64", "isBase64Encoded": True},
+        {"body": "abc", "isBase64Encoded": True},  # bad padding
+        {"body": '{"source": "\ud800"}'},
+        {"queryStringParameters": {"q": "\udc00"}, "multiValueQueryStringParameters": {"q": ["\udc00"]}},
+    ],
+    ids=["garbage base64", "bad padding", "surrogate in body", "surrogate in query"],
+)
+def test_an_event_that_is_no_request_is_400(lambda_handler, make_api_key, changes):
+    key, _ = make_api_key()
+    result = lambda_handler(raw_event(key, **changes), None)
+    response = Response(int(result["statusCode"]), {k.lower(): v for k, v in result["headers"].items()}, result["body"])
+    assert_problem(response, 400)
+
+
+def test_a_surrogate_in_a_header_or_the_path_is_like_any_other_character(lambda_handler, make_api_key):
+    key, _ = make_api_key()
+    event = raw_event(key)
+    event["headers"]["X-Note"] = "\ud800"
+    assert lambda_handler(event, None)["statusCode"] == "201"
+    event = rest_event("GET", f"/v1/events/{SOME_ID[:-1]}\ud800", headers={"X-API-Key": key})
+    assert lambda_handler(event, None)["statusCode"] == "400"
+
+
+def numbers_body(size: int) -> str:
+    """A create of about `size` bytes whose payload is numbers written short: `1e15` is stored as
+    `1000000000000000.0`, 4.5 times as long."""
+    count = (size - 100) // 5
+    return json.dumps(new_event()).replace('"payload": {', '"payload": {"n": [' + ",".join(["1e15"] * count) + "], ")
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "big-1"])
+def test_an_event_too_large_as_stored_is_413_and_not_stored(call, make_api_key, idempotency_key):
+    key, _ = make_api_key()
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    body = numbers_body(200 * 1024)
+    problem = assert_problem(call("POST", "/v1/events", key=key, body=body, headers=headers), 413)
+    assert problem["type"] == "/problems/payload-too-large"
+    assert "stored" in problem["detail"]
+    assert call("GET", "/v1/inbox", key=key).json["events"] == []
+    assert call("POST", "/v1/events", key=key, body=numbers_body(50 * 1024), headers=headers).status == 201
+
+
+@pytest.fixture
+def dynamodb_refuses_item_size(dynamodb_client):
+    """Every PutItem and TransactWriteItems is refused as DynamoDB refuses an item over 400 KB, whatever its size:
+    as if the size check before the write were wrong."""
+
+    def before_send(request, **_):
+        body = json.dumps(
+            {
+                "__type": "com.amazon.coral.validate#ValidationException",
+                "message": "Item size has exceeded the maximum allowed size",
+            }
+        ).encode()
+        headers = HTTPHeaders()
+        headers["Content-Type"] = "application/x-amz-json-1.0"
+        return AWSResponse(request.url, 400, headers, FakeRawResponse(body))
+
+    events = ["before-send.dynamodb.PutItem", "before-send.dynamodb.TransactWriteItems"]
+    for event in events:
+        dynamodb_client.meta.events.register(event, before_send)
+    yield
+    for event in events:
+        dynamodb_client.meta.events.unregister(event, before_send)
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "refused-1"])
+def test_an_item_size_refusal_from_dynamodb_is_413_not_500(request, call, make_api_key, idempotency_key):
+    key, _ = make_api_key()
+    request.getfixturevalue("dynamodb_refuses_item_size")  # after the key is stored
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    problem = assert_problem(call("POST", "/v1/events", key=key, body=new_event(), headers=headers), 413)
+    assert problem["type"] == "/problems/payload-too-large"

@@ -87,7 +87,10 @@ def test_create_validation_errors_are_400(call, make_api_key):
     bad_bodies = [
         {},
         new_event(source=""),
-        new_event(source="x" * 129),
+        new_event(source="x" * 257),
+        new_event(source="has#fragment"),
+        new_event(source="wild*card"),
+        new_event(ttl_seconds=59),
         new_event(source="has space"),
         new_event(event_type=None),
         new_event(payload=[1, 2]),

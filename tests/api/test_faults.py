@@ -8,15 +8,7 @@ import time
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from tests.support import assert_problem, handler_for, invoke, new_event, stage_settings
-
-
-class FakeRawResponse:
-    def __init__(self, body: bytes):
-        self._body = body
-
-    def stream(self, **_):
-        yield self._body
+from tests.support import FakeRawResponse, assert_problem, handler_for, invoke, new_event, stage_settings
 
 
 @pytest.fixture

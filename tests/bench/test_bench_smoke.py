@@ -111,7 +111,7 @@ def test_round_trip_figures_and_their_budgets(quick_run):
     """The DynamoDB section counts real calls on moto: each measured action made calls, at least one in sequence
     and no more in sequence than it made; a receive of 10 beside a backlog reads what it returns."""
     dynamodb, report = quick_run[0]["dynamodb"], quick_run[1]
-    for name in ("receive 10", "ack 100", "fan-out to 50"):
+    for name in ("receive 10", "ack 100", "fan-out to 50", "batch 100"):
         calls, sequence, _ = dynamodb[name]
         assert 1 <= sequence <= calls, name
         assert name in report

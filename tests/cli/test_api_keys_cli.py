@@ -61,6 +61,39 @@ def test_create_use_list_revoke(call, moto_endpoint):
     assert revoked.returncode == 0, revoked.stderr
     assert call("GET", "/v1/inbox", key=key).status == 401
 
+    trail = keys_cli("audit", "--stage", STAGE, "--tenant", tenant, "--endpoint-url", moto_endpoint)
+    assert trail.returncode == 0, trail.stderr
+    actions = [line.split()[2] for line in trail.stdout.splitlines()[1:-1]]
+    assert actions == ["key.revoke", "key.create"]  # newest first
+    assert all("cli:" in line and key_id in line for line in trail.stdout.splitlines()[1:-1])
+
+
+def test_a_key_made_with_scopes_and_an_expiry_holds_only_those(call, moto_endpoint):
+    tenant = unique("cli")
+    created = keys_cli(
+        "create", "--stage", STAGE, "--tenant", tenant, "--endpoint-url", moto_endpoint,
+        "--scope", "events:write", "--scope", "inbox:read", "--expires-in", "2h",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert "Scopes: events:write, inbox:read; expires: 20" in created.stdout
+    key = created.stdout.strip().splitlines()[-1]
+    assert call("POST", "/v1/events", key=key, body={"source": "s", "event_type": "t", "payload": {}}).status == 201
+    assert call("GET", "/v1/inbox", key=key).status == 200
+    assert call("GET", "/v1/subscriptions", key=key).status == 403
+    listed = keys_cli("list", "--stage", STAGE, "--endpoint-url", moto_endpoint).stdout
+    [line] = [line for line in listed.splitlines() if tenant in line]
+    assert "events:write,inbox:read" in line and "never" not in line.split()[4]  # expires, and was used
+
+
+@pytest.mark.parametrize("expires_in", ["2 hours", "0d", "7w", "1y"])
+def test_a_bad_expiry_is_refused_before_anything_is_written(moto_endpoint, expires_in):
+    tenant = unique("cli")
+    result = keys_cli(
+        "create", "--stage", STAGE, "--tenant", tenant, "--endpoint-url", moto_endpoint, "--expires-in", expires_in
+    )
+    assert result.returncode == 1 and "--expires-in" in result.stderr
+    assert tenant not in keys_cli("list", "--stage", STAGE, "--endpoint-url", moto_endpoint).stdout
+
 
 def test_seed_script_keeps_the_seeds_flags(call, moto_endpoint):
     key = "seeded-" + unique("key")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from deploy_support import (
-    CURSOR_SECRET,
+    CORS_ORIGINS,
     FAKE_CREDENTIALS,
     REGION,
     REPO,
@@ -50,24 +50,26 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def serverless_environment() -> dict:
-    """The environment `serverless` runs in: fake credentials, a region, and the cursor secret the config needs."""
+    """The environment `serverless` runs in: fake credentials, a region, and the CORS origins staging and prod need."""
     if not (REPO / "node_modules" / ".bin" / "serverless").exists():
         pytest.fail("node_modules/.bin/serverless is missing: run `npm ci` first", pytrace=False)
-    return {**base_environment(), **FAKE_CREDENTIALS, "AWS_REGION": REGION, "TRIGGERS_CURSOR_SECRET": CURSOR_SECRET}
+    return {**base_environment(), **FAKE_CREDENTIALS, "AWS_REGION": REGION, "TRIGGERS_CORS_ORIGINS": CORS_ORIGINS}
 
 
 @pytest.fixture(scope="session")
 def packages(tmp_path_factory, serverless_environment):
-    """packages(stage) -> Package: `npx serverless package --stage <stage>`, run at most once per session."""
-    made = {}
+    """packages(stage, *params) -> Package: `npx serverless package --stage <stage> [--param=name=value ...]`, run
+    at most once per session for each stage and parameters."""
+    made: dict[tuple[str, ...], Package] = {}
 
-    def package(stage: str) -> Package:
-        if stage not in made:
+    def package(stage: str, *params: str) -> Package:
+        if (stage, *params) not in made:
             directory = tmp_path_factory.mktemp(f"package-{stage}")
             command = [*SERVERLESS, "package", "--stage", stage, "--package", str(directory)]
+            command += [f"--param={param}" for param in params]
             result = run(command, env=serverless_environment)
-            made[stage] = Package(stage, directory, result.stdout + result.stderr)
-        return made[stage]
+            made[(stage, *params)] = Package(stage, directory, result.stdout + result.stderr)
+        return made[(stage, *params)]
 
     return package
 

@@ -26,6 +26,8 @@ SERVICE = "triggers-api"
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 CURSOR_SECRET = "5f0c3c5e1d6b4a8e9f7a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70"  # a test value, never deployed
+# What staging and prod must be given (TRIGGERS_CORS_ORIGINS): they have no default.
+CORS_ORIGINS = "https://app.example.com,https://admin.example.com"
 CHECKOV_VERSION = "3.3.30"  # as in requirements-checkov.txt; it pins boto3==1.35.49, hence a virtualenv of its own
 # What the Lambda runtime provides next to the function's code: boto3, botocore (noDeploy) and their dependencies.
 SERVERLESS = ("npx", "--no", "--", "serverless")  # the project's osls, never a download
@@ -35,7 +37,8 @@ RUNTIME_PACKAGES = ("boto3", "botocore", "jmespath", "dateutil", "s3transfer", "
 def base_environment() -> dict:
     """This machine's environment without anything AWS- or application-specific (another fixture may set some)."""
     dropped_prefixes = ("AWS_", "DYNAMODB_", "TRIGGERS_")
-    dropped = {"STAGE", "AUTH_MODE", "CURSOR_SECRET", "DEV_API_KEY", "LOG_LEVEL", "CORS_ORIGINS", "PYTHONPATH"}
+    dropped = {"STAGE", "AUTH_MODE", "CURSOR_SECRET", "CURSOR_SECRET_PARAMETER", "SSM_ENDPOINT_URL", "DEV_API_KEY"}
+    dropped |= {"LOG_LEVEL", "CORS_ORIGINS", "PYTHONPATH"}
     return {k: v for k, v in os.environ.items() if not k.startswith(dropped_prefixes) and k not in dropped}
 
 
@@ -115,9 +118,14 @@ def aws_client(service: str, endpoint: str):
     )
 
 
+def put_cursor_secret(endpoint: str, name: str) -> None:
+    """Create the stage's cursor secret as docs/deploy.md says (`aws ssm put-parameter --type SecureString`)."""
+    aws_client("ssm", endpoint).put_parameter(Name=name, Value=CURSOR_SECRET, Type="SecureString", Overwrite=True)
+
+
 def handler_environment(variables: dict, endpoint: str) -> dict:
     """What the function sees: its configured variables, plus what Lambda (or the local stage) adds: here the moto
-    server, which serves DynamoDB and SQS on one endpoint."""
+    server, which serves DynamoDB, SQS and SSM on one endpoint."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
@@ -129,6 +137,7 @@ def handler_environment(variables: dict, endpoint: str) -> dict:
         "AWS_DEFAULT_REGION": REGION,
         "DYNAMODB_ENDPOINT_URL": endpoint,
         "SQS_ENDPOINT_URL": endpoint,
+        "SSM_ENDPOINT_URL": endpoint,
     }
 
 

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 
 import pytest
 import yaml
-from deploy_support import CURSOR_SECRET, REPO, SERVERLESS, SERVICE, base_environment, run, strings_in
+from deploy_support import CORS_ORIGINS, REPO, SERVERLESS, SERVICE, base_environment, run, strings_in
 
 STAGES = ("dev", "prod")
 PK_SK = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
@@ -22,6 +22,13 @@ EXPECTED = {
     "dev": ("DEBUG", 7, False, "Delete", 10, 20),
     "prod": ("INFO", 30, True, "Retain", 100, 200),
 }
+# stage -> (CORS origins, the API's reserved concurrency, the WAF rate limit per client IP and 5 minutes)
+EDGE = {
+    "dev": ("*", None, 0),
+    "prod": (CORS_ORIGINS, 50, 3000),
+}
+# A personal stage packaged with the options that are off by default turned on.
+OPTIONS = ("tracing=true", "wafRateLimit=500", "alarmEmail=ops@example.com")
 
 
 @pytest.fixture(params=STAGES, scope="module")
@@ -226,7 +233,23 @@ def test_only_these_tables(package):
         "SubscriptionsTable",
         "DeliveriesTable",
         "JobsTable",
+        "AuditTable",
     }
+
+
+def test_audit_table(package):
+    _, _, pitr, policy, _, _ = EXPECTED[package.stage]
+    table = package.update_template["Resources"]["AuditTable"]
+    properties = table["Properties"]
+    assert properties["TableName"] == f"{SERVICE}-audit-{package.stage}"
+    assert properties["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": pitr}
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == (policy, policy)
 
 
 # The queues ---------------------------------------------------------------------------------------------------
@@ -325,13 +348,15 @@ def test_function_configuration(package):
     assert properties["MemorySize"] == 512
     assert properties["Timeout"] == 25 and properties["Timeout"] < 29  # API Gateway's integration limit
     assert properties["Architectures"] == ["x86_64"]
-    assert "ReservedConcurrentExecutions" not in properties  # optional: off unless a stage sets it
+    _, reserved, _ = EDGE[package.stage]
+    assert properties.get("ReservedConcurrentExecutions") == reserved  # prod only: caps a flood, guarantees capacity
+    assert "TracingConfig" not in properties  # X-Ray is a stage option, off by default
+    # No custom resource function: the account's API Gateway logging role is set once by an operator.
     assert set(package.resources("AWS::Lambda::Function")) == {
         "ApiLambdaFunction",
         "FanoutLambdaFunction",
         "JobsLambdaFunction",
         "DeliverLambdaFunction",
-        "CustomDashresourceDashapigwDashcwDashroleLambdaFunction",  # osls's custom resource handler
     }
 
 
@@ -347,6 +372,7 @@ def test_stream_and_queue_functions(package, name):
     assert properties["Role"] == {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}  # one role for all four
     assert properties["Environment"] == package.function["Properties"]["Environment"]
     assert "ReservedConcurrentExecutions" not in properties
+    assert "TracingConfig" not in properties
 
 
 def test_function_environment(package):
@@ -360,6 +386,7 @@ def test_function_environment(package):
         "DYNAMODB_TABLE_SUBSCRIPTIONS": f"{SERVICE}-subscriptions-{package.stage}",
         "DYNAMODB_TABLE_DELIVERIES": f"{SERVICE}-deliveries-{package.stage}",
         "DYNAMODB_TABLE_JOBS": f"{SERVICE}-jobs-{package.stage}",
+        "DYNAMODB_TABLE_AUDIT": f"{SERVICE}-audit-{package.stage}",
         "JOBS_QUEUE": f"{SERVICE}-jobs-{package.stage}",
         "PUSH_QUEUE": f"{SERVICE}-push-{package.stage}",
         "PUSH_ALLOW_PRIVATE_TARGETS": "false",  # true on the local stage only
@@ -367,8 +394,9 @@ def test_function_environment(package):
         "RATE_LIMIT_PER_MINUTE": "1000",
         "AUTH_MODE": "aws",
         "LOG_LEVEL": log_level,
-        "CORS_ORIGINS": "*",
-        "CURSOR_SECRET": CURSOR_SECRET,
+        "CORS_ORIGINS": EDGE[package.stage][0],  # `*` on dev only: staging and prod must name theirs
+        # A name: the functions read the SecureString at start-up. The secret itself is nowhere in the template.
+        "CURSOR_SECRET_PARAMETER": f"/{SERVICE}/{package.stage}/cursor-secret",
     }
     assert all(isinstance(value, str) for value in variables.values())  # no Ref: offline would pass "[object Object]"
     assert not [name for name in variables if name.startswith("AWS_")]  # AWS_REGION & co. are Lambda's
@@ -399,13 +427,14 @@ def test_the_function_role_grants_only_what_the_code_uses(package):
             "Resource": [arn("EventsTable")],
         },
         {"Action": ["dynamodb:Query"], "Resource": [index_arn("EventsTable", "inbox")]},
-        {"Action": ["dynamodb:GetItem"], "Resource": [arn("ApiKeysTable")]},
+        {"Action": dynamodb_actions("GetItem", "UpdateItem"), "Resource": [arn("ApiKeysTable")]},
         {"Action": ["dynamodb:UpdateItem"], "Resource": [arn("RateLimitsTable")]},
         {
             "Action": dynamodb_actions("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"),
             "Resource": [arn("SubscriptionsTable")],
         },
         {"Action": dynamodb_actions("GetItem", "PutItem", "UpdateItem"), "Resource": [arn("JobsTable")]},
+        {"Action": dynamodb_actions("PutItem", "Query"), "Resource": [arn("AuditTable")]},  # append-only
         {
             "Action": dynamodb_actions("PutItem", "UpdateItem", "Query", "BatchWriteItem"),
             "Resource": [arn("DeliveriesTable")],
@@ -415,6 +444,8 @@ def test_the_function_role_grants_only_what_the_code_uses(package):
             "Resource": [index_arn("DeliveriesTable", "visible"), index_arn("DeliveriesTable", "dead")],
         },
         {"Action": ["sqs:GetQueueUrl", "sqs:SendMessage"], "Resource": [arn("JobsQueue"), arn("PushQueue")]},
+        # The stage's cursor secret only; no kms:Decrypt (the AWS managed key aws/ssm decrypts through SSM).
+        {"Action": ["ssm:GetParameter"], "Resource": [parameter_arn(f"/{SERVICE}/{package.stage}/cursor-secret")]},
         # Added by osls for the event source mappings (Lambda's poller acts as the role).
         {
             "Action": dynamodb_actions("GetRecords", "GetShardIterator", "DescribeStream", "ListStreams"),
@@ -429,7 +460,7 @@ def test_the_function_role_grants_only_what_the_code_uses(package):
     # osls's default: one role, whatever the number of functions (per-function roles need a plugin or a role
     # written by hand): each function may do what any of the four does.
     roles = package.resources("AWS::IAM::Role")
-    assert set(roles) == {"IamRoleLambdaExecution", "IamRoleCustomResourcesLambdaExecution"}
+    assert set(roles) == {"IamRoleLambdaExecution"}  # no custom resource role (roleManagedExternally)
     for name in ("api", "fanout", "jobs", "deliver"):
         assert package.function_of(name)["Properties"]["Role"] == {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}
     assert "ManagedPolicyArns" not in role["Properties"]
@@ -445,6 +476,11 @@ def index_arn(table: str, index: str) -> dict:
 
 def dynamodb_actions(*operations: str) -> list[str]:
     return [f"dynamodb:{operation}" for operation in operations]
+
+
+def parameter_arn(name: str) -> dict:
+    parts = ["arn:", {"Ref": "AWS::Partition"}, ":ssm:", {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"}]
+    return {"Fn::Join": ["", [*parts, f":parameter{name}"]]}
 
 
 def test_log_groups_expire(package):
@@ -487,7 +523,12 @@ def test_stage_settings_data_tracing_off_and_throttled(package):
     """osls and the after-deploy hook set these on the stage through the API (the rehearsal runs the hook)."""
     *_, rate, burst = EXPECTED[package.stage]
     logs = package.state["service"]["provider"]["logs"]["restApi"]
-    assert logs == {"accessLogging": True, "executionLogging": False, "fullExecutionData": False}
+    assert logs == {
+        "accessLogging": True,
+        "executionLogging": False,
+        "fullExecutionData": False,
+        "roleManagedExternally": True,  # the account's CloudWatch role: docs/deploy.md, "Once per account"
+    }
     region = package.state["service"]["provider"]["region"]
     assert package.hook_argv("after:deploy:deploy") == [
         "node",
@@ -542,10 +583,25 @@ def test_params_of_a_personal_stage_and_overrides(serverless_environment):
     assert config["resources"]["Resources"]["EventsTable"]["DeletionPolicy"] == "Delete"
 
 
-def test_packaging_needs_the_cursor_secret(serverless_environment):
-    env = {k: v for k, v in serverless_environment.items() if k != "TRIGGERS_CURSOR_SECRET"}
+def test_packaging_needs_no_secret(serverless_environment):
+    """The cursor secret is read by the functions from SSM: no command needs it, none can leak it."""
+    config = print_config(serverless_environment, "--stage", "dev")
+    assert "CURSOR_SECRET" not in config["provider"]["environment"]
+    assert config["provider"]["environment"]["CURSOR_SECRET_PARAMETER"] == f"/{SERVICE}/dev/cursor-secret"
+    assert "cursorSecret" not in config["params"]["default"]
+
+
+def test_the_local_stage_names_no_parameter(serverless_environment):
+    """scripts/local_stage.py gives CURSOR_SECRET directly; an empty name means "not set" to triggers/settings.py."""
+    config = print_config(serverless_environment, "--stage", "local")
+    assert config["provider"]["environment"]["CURSOR_SECRET_PARAMETER"] == ""
+
+
+@pytest.mark.parametrize("stage", ["staging", "prod"])
+def test_staging_and_prod_need_their_cors_origins(serverless_environment, stage):
+    env = {k: v for k, v in serverless_environment.items() if k != "TRIGGERS_CORS_ORIGINS"}
     result = subprocess.run(
-        [*SERVERLESS, "print", "--stage", "dev"],
+        [*SERVERLESS, "package", "--stage", stage, "--package", "/nonexistent/never-written"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -554,7 +610,309 @@ def test_packaging_needs_the_cursor_secret(serverless_environment):
         timeout=300,
     )
     assert result.returncode != 0
-    assert 'Cannot resolve variable at "params.default.cursorSecret"' in result.stdout + result.stderr
+    assert f"corsOrigins is required on stage {stage}" in result.stdout + result.stderr
+    config = print_config(serverless_environment, "--stage", stage, "--param=corsOrigins=https://ops.example.com")
+    assert config["provider"]["environment"]["CORS_ORIGINS"] == "https://ops.example.com"  # --param works too
+
+
+# The edge: CORS on API Gateway's own answers, compression, binary types, WAF ----------------------------------
+
+
+def test_no_framework_made_role_for_api_gateway_logging(package):
+    """osls's Custom::ApiGatewayAccountRole would bring a function whose role may create and pass any role."""
+    resources = package.update_template["Resources"]
+    assert not [k for k, v in resources.items() if v["Type"].startswith("Custom::")]
+    text = json.dumps(package.update_template)
+    assert "role/*" not in text and "iam:CreateRole" not in text and "iam:PassRole" not in text
+    assert not (package.directory / "custom-resources.zip").exists()
+
+
+def test_gateway_responses_carry_the_stages_cors_origin(package):
+    origins, _, _ = EDGE[package.stage]
+    responses = package.resources("AWS::ApiGateway::GatewayResponse")
+    assert {r["Properties"]["ResponseType"] for r in responses.values()} == {"DEFAULT_4XX", "DEFAULT_5XX"}
+    for response in responses.values():
+        properties = response["Properties"]
+        assert properties["RestApiId"] == {"Ref": "ApiGatewayRestApi"}
+        origin = properties["ResponseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"]
+        # A gateway response holds one static value: the first origin, quoted (a literal for API Gateway).
+        assert origin == {"Fn::Join": ["", ["'", {"Fn::Select": [0, {"Fn::Split": [",", origins]}]}, "'"]]}
+        assert properties["ResponseParameters"]["gatewayresponse.header.Vary"] == "'Origin'"
+    # The deployment waits for the methods, the methods for the responses: the first deployment has them.
+    for method in package.resources("AWS::ApiGateway::Method").values():
+        assert {"GatewayResponseDefault4XX", "GatewayResponseDefault5XX"} <= set(method["DependsOn"])
+
+
+def test_compression_and_binary_media_types(package):
+    (api,) = package.resources("AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["MinimumCompressionSize"] == 1024
+    # The docs UI's PNG favicons (triggers/http/wsgi.py base64-encodes image/png): a browser's first Accept type
+    # for an icon is image/avif or image/webp, so only a wildcard makes API Gateway decode them.
+    assert api["Properties"]["BinaryMediaTypes"] == ["image/*"]
+    from triggers.http.wsgi import BINARY_TYPES
+
+    assert all(media_type.startswith("image/") for media_type in BINARY_TYPES)
+
+
+def test_waf_rate_rule_per_client_ip(package):
+    _, _, limit = EDGE[package.stage]
+    template = package.update_template
+    assert template["Parameters"]["WafRateLimit"] == {
+        "Type": "Number",
+        "Default": limit,
+        "Description": "Requests per client IP per 5 minutes before AWS WAF blocks it (0 for no web ACL)",
+    }
+    assert template["Conditions"]["HasWaf"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "WafRateLimit"}, "0"]}]}
+    acl = template["Resources"]["WebAcl"]
+    assert acl["Condition"] == "HasWaf" and acl["Properties"]["Scope"] == "REGIONAL"
+    assert acl["Properties"]["DefaultAction"] == {"Allow": {}}
+    (rule,) = acl["Properties"]["Rules"]
+    assert rule["Statement"] == {
+        "RateBasedStatement": {"AggregateKeyType": "IP", "EvaluationWindowSec": 300, "Limit": {"Ref": "WafRateLimit"}}
+    }
+    assert rule["Action"] == {"Block": {"CustomResponse": {"ResponseCode": 429}}}
+    association = template["Resources"]["WebAclAssociation"]
+    assert association["Condition"] == "HasWaf"
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": ["WebAcl", "Arn"]}
+    stage_arn = association["Properties"]["ResourceArn"]["Fn::Join"][1]
+    assert {"Ref": "ApiGatewayRestApi"} in stage_arn and stage_arn[-1] == f"/stages/{package.stage}"
+
+
+# Operations: alarms, their topic, the dashboard, tracing ------------------------------------------------------
+
+
+def alarms_by_name(package) -> dict:
+    return {a["Properties"]["AlarmName"]: a["Properties"] for a in package.resources("AWS::CloudWatch::Alarm").values()}
+
+
+def test_every_alarm_notifies_the_topic(package):
+    alarms = alarms_by_name(package)
+    assert alarms
+    for name, alarm in alarms.items():
+        assert name.startswith(f"{SERVICE}-{package.stage}-"), name
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["TreatMissingData"] == "notBreaching", name  # an idle stage is a healthy one
+        assert alarm["AlarmDescription"], name
+    topic = package.update_template["Resources"]["AlarmTopic"]
+    assert topic["Type"] == "AWS::SNS::Topic"
+    assert topic["Properties"]["TopicName"] == f"{SERVICE}-alarms-{package.stage}"
+    subscription = package.update_template["Resources"]["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "AlarmTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
+    assert package.update_template["Parameters"]["AlarmEmail"]["Default"] == ""  # no address unless a stage sets one
+    assert package.update_template["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}
+
+
+def simple_alarm(alarm: dict) -> tuple:
+    dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    statistic = alarm.get("Statistic") or alarm["ExtendedStatistic"]
+    return (
+        alarm["Namespace"],
+        alarm["MetricName"],
+        dimensions,
+        statistic,
+        alarm["Period"],
+        alarm["EvaluationPeriods"],
+        alarm["ComparisonOperator"],
+        alarm["Threshold"],
+    )
+
+
+def test_api_alarms(package):
+    alarms = alarms_by_name(package)
+    prefix, api = f"{SERVICE}-{package.stage}", {"ApiName": f"{SERVICE}-{package.stage}", "Stage": package.stage}
+    assert simple_alarm(alarms[f"{prefix}-api-5xx-rate"]) == (
+        "AWS/ApiGateway",
+        "5XXError",
+        api,
+        "Average",
+        300,
+        1,
+        "GreaterThanThreshold",
+        0.05,
+    )
+    assert simple_alarm(alarms[f"{prefix}-api-latency-p99"]) == (
+        "AWS/ApiGateway",
+        "Latency",
+        api,
+        "p99",
+        300,
+        3,
+        "GreaterThanThreshold",
+        3000,
+    )
+
+
+@pytest.mark.parametrize("name", ["api", "fanout", "jobs", "deliver"])
+def test_function_alarms(package, name):
+    alarms = alarms_by_name(package)
+    prefix, function = f"{SERVICE}-{package.stage}", {"FunctionName": f"{SERVICE}-{package.stage}-{name}"}
+    assert simple_alarm(alarms[f"{prefix}-{name}-errors"]) == (
+        "AWS/Lambda",
+        "Errors",
+        function,
+        "Sum",
+        300,
+        1,
+        "GreaterThanOrEqualToThreshold",
+        5,
+    )
+    assert simple_alarm(alarms[f"{prefix}-{name}-throttles"]) == (
+        "AWS/Lambda",
+        "Throttles",
+        function,
+        "Sum",
+        300,
+        1,
+        "GreaterThanOrEqualToThreshold",
+        1,
+    )
+
+
+def test_every_table_has_a_throttling_alarm(package):
+    alarms = [
+        a["Properties"] for a in package.resources("AWS::CloudWatch::Alarm").values() if "Metrics" in a["Properties"]
+    ]
+    watched = {}
+    for alarm in alarms:
+        stats = {m["Id"]: m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m}
+        assert {s["Metric"]["MetricName"] for s in stats.values()} == {"ReadThrottleEvents", "WriteThrottleEvents"}
+        (table,) = {s["Metric"]["Dimensions"][0]["Value"]["Ref"] for s in stats.values()}
+        (expression,) = [m for m in alarm["Metrics"] if "Expression" in m]
+        assert expression["Expression"] == "FILL(reads, 0) + FILL(writes, 0)" and expression["ReturnData"] is True
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (10, "GreaterThanOrEqualToThreshold")
+        watched[table] = alarm
+    assert set(watched) == set(package.resources("AWS::DynamoDB::Table"))  # a new table needs its alarm
+
+
+def test_dead_letter_queues_iterator_age_and_push_wait(package):
+    alarms = alarms_by_name(package)
+    prefix = f"{SERVICE}-{package.stage}"
+    dead_letters = {
+        name
+        for name, queue in package.resources("AWS::SQS::Queue").items()
+        if "RedrivePolicy" not in queue["Properties"]
+    }
+    assert dead_letters == {"JobsDeadLetterQueue", "PushDeadLetterQueue", "FanoutFailuresQueue"}
+    for logical_id, kind in (
+        ("JobsDeadLetterQueue", "jobs-dlq"),
+        ("PushDeadLetterQueue", "push-dlq"),
+        ("FanoutFailuresQueue", "fanout-failures"),
+    ):
+        assert simple_alarm(alarms[f"{prefix}-{kind}-depth"]) == (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": {"Fn::GetAtt": [logical_id, "QueueName"]}},
+            "Maximum",
+            60,
+            1,
+            "GreaterThanOrEqualToThreshold",
+            1,
+        )
+    assert simple_alarm(alarms[f"{prefix}-fanout-iterator-age"]) == (
+        "AWS/Lambda",
+        "IteratorAge",
+        {"FunctionName": f"{prefix}-fanout"},
+        "Maximum",
+        300,
+        2,
+        "GreaterThanThreshold",
+        300000,
+    )
+    assert simple_alarm(alarms[f"{prefix}-push-oldest-message"]) == (
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        {"QueueName": {"Fn::GetAtt": ["PushQueue", "QueueName"]}},
+        "Maximum",
+        300,
+        2,
+        "GreaterThanThreshold",
+        1800,
+    )
+
+
+def test_the_dashboard_shows_what_the_alarms_watch(package):
+    (dashboard,) = package.resources("AWS::CloudWatch::Dashboard").values()
+    assert dashboard["Properties"]["DashboardName"] == f"{SERVICE}-{package.stage}"
+    body = json.loads(dashboard["Properties"]["DashboardBody"])
+    region = package.state["service"]["provider"]["region"]
+    shown = set()
+    for widget in body["widgets"]:
+        assert widget["properties"]["region"] == region
+        previous: list = []
+        for metric in widget["properties"]["metrics"]:
+            names = [part for part in metric if isinstance(part, str)]
+            if names[0] == "...":
+                names = previous
+            elif names[0] == ".":
+                names = [previous[0], *names[1:]]
+            previous = names
+            shown.add((names[0], names[1], *names[3::2]))  # namespace, metric, dimension values
+    prefix = f"{SERVICE}-{package.stage}"
+    for alarm in alarms_by_name(package).values():
+        if "Metrics" in alarm:
+            stat = alarm["Metrics"][0]["MetricStat"]["Metric"]
+            table = package.update_template["Resources"][stat["Dimensions"][0]["Value"]["Ref"]]["Properties"][
+                "TableName"
+            ]
+            assert ("AWS/DynamoDB", "ReadThrottleEvents", table) in shown
+            assert ("AWS/DynamoDB", "WriteThrottleEvents", table) in shown
+            continue
+        values = []
+        for dimension in alarm["Dimensions"]:
+            value = dimension["Value"]
+            if isinstance(value, dict):  # a queue's name
+                logical_id = value["Fn::GetAtt"][0]
+                value = package.update_template["Resources"][logical_id]["Properties"]["QueueName"]
+            values.append(value)
+        assert (alarm["Namespace"], alarm["MetricName"], *values) in shown, alarm["AlarmName"]
+    assert ("AWS/ApiGateway", "Count", prefix, package.stage) in shown
+
+
+def test_tracing_is_a_stage_option_off_by_default(package):
+    assert package.state["service"]["provider"]["tracing"] == {"apiGateway": False, "lambda": False}
+    text = json.dumps(package.update_template)
+    assert "xray:" not in text and "TracingConfig" not in text
+
+
+@pytest.fixture(scope="module")
+def options_package(packages):
+    """A personal stage with every option that is off by default turned on."""
+    return packages("alice", *OPTIONS)
+
+
+def test_the_options_turned_on(options_package):
+    template = options_package.update_template
+    for name in ("api", "fanout", "jobs", "deliver"):
+        assert options_package.function_of(name)["Properties"]["TracingConfig"] == {"Mode": "Active"}
+    assert options_package.state["service"]["provider"]["tracing"] == {"apiGateway": True, "lambda": True}
+    role = template["Resources"]["IamRoleLambdaExecution"]
+    statements = [s for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    # X-Ray has no resource-level permissions: its two write actions are the role's only "*".
+    star = [s for s in statements if "*" in list(strings_in(s["Resource"]))]
+    assert star == [
+        {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": ["*"]}
+    ]
+    assert str(template["Parameters"]["WafRateLimit"]["Default"]) == "500"  # --param values are strings
+    assert template["Parameters"]["AlarmEmail"]["Default"] == "ops@example.com"
+    assert template["Resources"]["ApiLambdaFunction"]["Properties"]["Environment"]["Variables"]["CORS_ORIGINS"] == "*"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from cfnlint.runner import main; sys.exit(main())",
+            str(options_package.directory / "cloudformation-template-update-stack.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
 
 # The zip ------------------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ TABLES = {
     "DYNAMODB_TABLE_SUBSCRIPTIONS": "SubscriptionsTable",
     "DYNAMODB_TABLE_DELIVERIES": "DeliveriesTable",
     "DYNAMODB_TABLE_JOBS": "JobsTable",
+    "DYNAMODB_TABLE_AUDIT": "AuditTable",
 }
 WORKERS = ("handlers.fanout_handler", "handlers.jobs_handler", "handlers.deliver_handler")
 DEV_API_KEY = "trg_zip-test-key-0123456789abcdef"

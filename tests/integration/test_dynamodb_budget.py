@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bench.round_trips import Timeline
 from tests.support import client_for, handler_for, invoke, new_event, stage_settings, unique
 from triggers.domain.model import ACKNOWLEDGED, PENDING, Delivery, Event, format_time
 from triggers.storage.deliveries import DeliveryStore
@@ -111,10 +112,35 @@ def test_every_operation_is_one_call_in_a_warm_container(container):
     assert calls("GET", "/v1/inbox", 401, key="trg_" + "x" * 43)[0] == ["GetItem keys"]
 
 
+def test_a_batch_of_100_new_events_is_100_writes_in_at_most_5_round_trips(moto_endpoint, make_api_key):
+    """Each item is its own conditional write (a put, or a transaction with its key's record), 25 in flight at once:
+    100 new items in about ceil(100 / 25) = 4 round trips in sequence, keyed or not; the budget is 5 (a pool keeps 25
+    in flight rather than sending waves, so the longest chain of calls one after another can be one more)."""
+    # moto answers one call at a time: the 25th call in flight waits for 24 others, longer than 3 s on a busy machine.
+    settings = stage_settings(
+        moto_endpoint, API_KEY_CACHE_SECONDS="60", RATE_LIMIT_PER_MINUTE="0", DYNAMODB_TIMEOUT_SECONDS="20"
+    )
+    client = client_for(settings)
+    recorder = Recorder(client, {settings.events_table: "events", settings.keys_table: "keys"})
+    handler, (key, _) = handler_for(settings, client), make_api_key()
+    invoke(handler, "GET", "/v1/inbox", key=key)  # the key lookup
+    recorder.take()
+    timeline = Timeline(client)
+    plain = {"events": [new_event() for _ in range(100)]}
+    keyed = {"events": [new_event(idempotency_key=unique("k")) for _ in range(100)]}
+    for body, call in ((plain, "PutItem events"), (keyed, "TransactWriteItems events")):
+        calls, sequence, _ = timeline.measure(
+            lambda body=body: invoke(handler, "POST", "/v1/events/batch", key=key, body=body)
+        )
+        assert recorder.take() == [call] * 100
+        assert calls == 100 and sequence <= 5
+
+
 def test_a_cold_container_adds_the_key_lookup_and_one_lease(container):
     handler, recorder, key, _ = container()
     assert invoke(handler, "GET", "/v1/inbox", key=key).status == 200
-    assert recorder.take() == ["GetItem keys", "UpdateItem limits", "Query events"]
+    # The key, its last use (at most once a minute per key, across containers), the lease, the page.
+    assert recorder.take() == ["GetItem keys", "UpdateItem keys", "UpdateItem limits", "Query events"]
 
 
 def _store_events(
@@ -165,7 +191,7 @@ def test_an_inbox_page_reads_what_it_returns_whatever_the_backlog(container, set
     assert scanned(tenant_with(backlog)) == PAGE
     assert scanned(tenant_with(10)) == 10  # beside the tenant with the backlog
     assert scanned(tenant_with(10, acknowledged=backlog)) == 10
-    assert Counter(recorder.calls) == Counter({"Query events": 4, "GetItem keys": 4})
+    assert Counter(recorder.calls) == Counter({"Query events": 4, "GetItem keys": 4, "UpdateItem keys": 4})
 
 
 def test_an_events_page_reads_what_it_returns_whatever_the_filters_skip(container, settings, dynamodb_client):
@@ -185,7 +211,8 @@ def test_an_events_page_reads_what_it_returns_whatever_the_filters_skip(containe
     assert response.status == 200
     assert len(response.json["events"]) == 10 and response.json["next_cursor"] is None
     assert recorder.scanned == [10] and recorder.batch_keys == [10]
-    assert recorder.take() == ["GetItem keys", "Query events", "BatchGetItem events"]  # a cold container's key
+    # A cold container's key lookup and its last use, then the page.
+    assert recorder.take() == ["GetItem keys", "UpdateItem keys", "Query events", "BatchGetItem events"]
     response = invoke(handler, "GET", "/v1/events", key=key, query={"event_type": "order.placed", "limit": str(PAGE)})
     assert len(response.json["events"]) == PAGE  # a full page, pending and acknowledged
     assert recorder.scanned[1:] == [PAGE] and recorder.batch_keys[1:] == [PAGE]

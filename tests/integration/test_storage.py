@@ -31,7 +31,7 @@ def table(settings):
 
 @pytest.fixture
 def cursors(settings):
-    return CursorSigner(settings.cursor_secret)
+    return CursorSigner(*settings.cursor_secrets)
 
 
 @pytest.fixture
@@ -250,3 +250,21 @@ def test_listing_cursors_are_bound_to_the_tenant_and_the_listing(tenant, service
     with pytest.raises(InvalidCursor):
         cursors.decode(cursor, tenant, length=2)  # the unscoped signer of the inbox
     assert len(service.list_events(tenant, 1, cursor, None, None)[0]) == 1
+
+
+def test_a_put_retried_after_it_succeeded_is_its_own_event_not_a_failure(dynamodb_client, table, tenant):
+    """botocore retries a put whose answer timed out; if the first attempt was written, the retry fails the
+    `attribute_not_exists` condition on the very same event: that is a success. Another item under the id is not."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from botocore.exceptions import ClientError
+
+    from triggers.domain.model import PENDING, Event, format_time
+
+    store = EventStore(dynamodb_client, table)
+    event = Event(tenant, str(uuid.uuid4()), "s", "t", {"n": 1.5}, PENDING, format_time(datetime.now(UTC)), 2**31)
+    store.insert(event)
+    store.insert(event)  # the retry
+    with pytest.raises(ClientError):
+        store.insert(replace(event, payload={"n": 2}))

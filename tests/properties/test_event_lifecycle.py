@@ -10,9 +10,17 @@ import threading
 import hypothesis
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    invariant,
+    multiple,
+    rule,
+    run_state_machine_as_test,
+)
 
-from tests.support import expire, handler_for, new_event, rest_event
+from tests.support import expire, handler_for, new_event, rest_event, unique
 
 PENDING, ACKNOWLEDGED, DELETED, EXPIRED = "pending", "acknowledged", "deleted", "expired"
 
@@ -82,6 +90,36 @@ def test_lifecycle_state_machine(make_api_key, settings, dynamodb_client):
             self.state[body["event_id"]] = (owner, PENDING)
             self.order.append(body["event_id"])
             return body["event_id"]
+
+        @rule(target=events, owner=st.integers(0, 1), size=st.integers(1, 5), repeat=st.booleans())
+        def create_batch(self, owner, size, repeat):
+            """A batch of new events, the first one sent twice under one key when `repeat`: each new item is 201
+            and stored once; the repeat is 200 with the first one's id. An item answered 503 (moto timing out on a
+            busy machine) is sent again, as a client would: its key makes that safe (200 if it had been stored)."""
+            items = [new_event(idempotency_key=unique("k")) for _ in range(size)] + [{}] * repeat
+            items[size:] = [dict(items[0])] * repeat
+            results: list[dict] = [{"status": 503}] * len(items)
+            sends = 0
+            while again := [n for n, result in enumerate(results) if result["status"] == 503]:
+                assert sends < 5
+                sends += 1
+                status, body = clients[0].send(
+                    "POST", "/v1/events/batch", self.keys[owner], body={"events": [items[n] for n in again]}
+                )
+                assert status == 200
+                for n, result in zip(again, body["results"], strict=True):
+                    results[n] = result
+            statuses = [r["status"] for r in results]
+            if sends == 1:  # one send: exact
+                assert statuses == [201] * size + [200] * repeat
+            assert set(statuses[:size]) <= {200, 201} and statuses[size:] == [200] * repeat
+            assert len({r["event_id"] for r in results[:size]}) == size
+            assert all(r["event_id"] == results[0]["event_id"] for r in results[size:])
+            created = sorted((r["created_at"], r["event_id"]) for r in results[:size])  # the inbox's order
+            for _, event_id in created:
+                self.state[event_id] = (owner, PENDING)
+                self.order.append(event_id)
+            return multiple(*(event_id for _, event_id in created))
 
         @rule(event_id=events, caller=st.integers(0, 1))
         def acknowledge(self, event_id, caller):

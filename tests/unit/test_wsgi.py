@@ -1,10 +1,11 @@
-"""What the adapter mends in aws-wsgi's environ, and how it drives the ASGI app."""
+"""What the adapter mends in aws-wsgi's environ and reads from the event itself, and how it drives the ASGI app."""
 
 import io
 
+import awsgi
 import pytest
 
-from triggers.http.wsgi import WsgiAdapter, mend_environ
+from triggers.http.wsgi import UNREADABLE, WsgiAdapter, mend_environ, readable
 
 
 def environ(event, **extra):
@@ -63,3 +64,67 @@ def test_adapter_passes_body_and_returns_a_materialised_response():
     assert started == {"status": "201 Created", "headers": [("x-a", "1")]}
     assert body == [b"hello"]
     assert seen == {"path": "/dev/v1/x", "root_path": "/dev", "body": b"abc"}
+
+
+def call_adapter(app, **extra):
+    """Run the adapter once on a minimal environ; the start_response arguments and the body it returns."""
+    started: dict[str, object] = {}
+    env = environ({}, PATH_INFO="/v1/x", QUERY_STRING="", CONTENT_LENGTH="0", **{"wsgi.input": io.BytesIO(b"")})
+    env.update(extra)
+    body = WsgiAdapter(app)(env, lambda status, headers: started.update(status=status, headers=headers))
+    return started, body
+
+
+async def hello(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+def test_head_is_answered_with_the_headers_of_get_and_no_body():
+    started, body = call_adapter(hello, REQUEST_METHOD="HEAD")
+    assert started == {"status": "200 OK", "headers": [("content-length", "5")]}
+    assert body == [b""]
+    assert call_adapter(hello, REQUEST_METHOD="GET")[1] == [b"hello"]
+
+
+def test_an_events_headers_reach_the_app_as_the_client_named_them_and_as_utf_8():
+    seen: dict[str, object] = {}
+
+    async def app(scope, receive, send):
+        seen["headers"] = scope["headers"]
+        await hello(scope, receive, send)
+
+    event = {"headers": {"X_API_KEY": "k", "Idempotency-Key": "ключ", "X-Note": "\ud800", "Content-Length": "99"}}
+    # aws-wsgi's environ for the same event: names folded, values as given.
+    call_adapter(app, REQUEST_METHOD="GET", HTTP_X_API_KEY="k", CONTENT_LENGTH="0", **{"awsgi.event": event})
+    assert seen["headers"] == [
+        (b"x_api_key", b"k"),
+        (b"idempotency-key", "ключ".encode()),
+        (b"x-note", b"\xed\xa0\x80"),
+        (b"content-length", b"0"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        ({"body": "e30=", "isBase64Encoded": True}, None),
+        ({"body": "{}"}, None),
+        ({"body": None}, None),
+        ({"body": "!!!!", "isBase64Encoded": True}, "not valid base64"),
+        ({"body": "e30", "isBase64Encoded": True}, "not valid base64"),
+        ({"body": "e3 0=", "isBase64Encoded": True}, "not valid base64"),  # aws-wsgi would drop the space
+        ({"body": "{\ud800}"}, "body holds a lone UTF-16 surrogate"),
+        ({"queryStringParameters": {"\udc00": "1"}}, "query string holds a lone UTF-16 surrogate"),
+        ({"multiValueQueryStringParameters": {"q": ["a", "\udc00"]}}, "query string holds a lone UTF-16 surrogate"),
+    ],
+)
+def test_an_event_is_read_strictly_and_an_unreadable_one_carries_the_reason(event, reason):
+    read = readable({"httpMethod": "POST", "path": "/v1/events", "queryStringParameters": None, **event})
+    if reason is None:
+        assert read["body"] == (b"{}" if event["body"] else b"")
+        assert UNREADABLE not in read
+    else:
+        assert reason in read[UNREADABLE]
+        assert (read["body"], read["queryStringParameters"], read["multiValueQueryStringParameters"]) == (None,) * 3
+        assert awsgi.environ(read, None)["wsgi.input"].read() == b""  # aws-wsgi reads it without raising

@@ -126,7 +126,14 @@ class DeliveryService:
         return page, self.cursors.encode(end, tenant_id) if end else None
 
     def redrive(self, tenant_id: str, subscription_id: str, event_ids: list[str]) -> list[str]:
-        """Make these dead letters receivable again; each one's outcome in request order: `redriven | not_found`."""
+        """Make these dead letters receivable again (an audited change); each one's outcome in request order:
+        `redriven | not_found`."""
+        outcomes = self.revive(tenant_id, subscription_id, event_ids)
+        self.subscriptions.audit.record(tenant_id, "dead_letters.redrive", subscription_id)
+        return outcomes
+
+    def revive(self, tenant_id: str, subscription_id: str, event_ids: list[str]) -> list[str]:
+        """`redrive`'s work, for a job that was audited when it started."""
         subscription = self.subscriptions.get(tenant_id, subscription_id)
         done = self.store.redrive_many(tenant_id, subscription.subscription_id, event_ids, _ms(self.clock()))
         if subscription.push is not None:

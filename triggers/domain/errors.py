@@ -53,3 +53,19 @@ class InvalidPushTarget(DomainError):
 
 class WrongDeliveryMode(DomainError):
     """An operation of pull subscriptions on a push one, or the reverse; the message says which."""
+
+
+class RetentionTooLong(DomainError):
+    """A `ttl_seconds` over the stage's retention; the message says the maximum."""
+
+
+class MissingScope(DomainError):
+    """The API key lacks the scope the operation requires."""
+
+    def __init__(self, scope: str):
+        super().__init__(f"This API key does not have the scope {scope!r}, which this operation requires.")
+        self.scope = scope
+
+
+class EventNotAllowed(DomainError):
+    """The API key may not write this source or event type; the message says what it may write."""

@@ -47,6 +47,7 @@ class JobService:
             updated_at=now,
         )
         self.store.insert(job)
+        self.deliveries.subscriptions.audit.record(job.tenant_id, "dead_letters.redrive_all", job.subscription_id)
         try:
             self.queue.send({"tenant_id": job.tenant_id, "job_id": job.job_id, "step": 0, "cursor": None})
         except StorageUnavailable:
@@ -68,7 +69,7 @@ class JobService:
         now = format_time(self.clock())
         try:
             page, cursor = self.deliveries.dead_letters(job.tenant_id, job.subscription_id, PAGE, message["cursor"])
-            outcomes = self.deliveries.redrive(job.tenant_id, job.subscription_id, [d.event_id for d in page])
+            outcomes = self.deliveries.revive(job.tenant_id, job.subscription_id, [d.event_id for d in page])
         except SubscriptionNotFound:
             self.store.finish_step(job, 0, "failed", now, ["The subscription was deleted."])
             return

@@ -23,10 +23,14 @@ class Event:
     created_at: str
     expires_at: int  # epoch seconds: DynamoDB's TTL attribute
     acknowledged_at: str | None = None
+    # From a CloudEvent: when it happened and what about (RFC 3339 text and a string, as sent), and its `id`.
+    time: str | None = None
+    subject: str | None = None
+    cloudevents_id: str | None = None
 
     def public(self) -> dict:
-        """The fields a client may see: no tenant, no hashes, no table keys."""
-        return {
+        """The fields a client may see: no tenant, no hashes, no table keys; `time` and `subject` when set."""
+        public = {
             "event_id": self.event_id,
             "source": self.source,
             "event_type": self.event_type,
@@ -36,6 +40,11 @@ class Event:
             "acknowledged_at": self.acknowledged_at,
             "expires_at": format_time(datetime.fromtimestamp(self.expires_at, UTC)),
         }
+        if self.time is not None:
+            public["time"] = self.time
+        if self.subject is not None:
+            public["subject"] = self.subject
+        return public
 
 
 @dataclass(frozen=True)
@@ -182,3 +191,44 @@ class Job:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who (a key id, or who ran the key tool) did what to which thing of a tenant, when, in which request."""
+
+    tenant_id: str
+    audit_id: str
+    at: str
+    actor: str
+    action: str  # e.g. subscription.create, key.revoke
+    target: str  # the id of what was acted on
+    request_id: str | None = None
+
+    def public(self) -> dict:
+        return {
+            "audit_id": self.audit_id,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "request_id": self.request_id,
+        }
+
+
+@dataclass(frozen=True)
+class WriteGrant:
+    """What an API key may write: `source` values and `event_type` prefixes; an empty list allows any."""
+
+    sources: tuple[str, ...] = ()
+    event_types: tuple[str, ...] = ()
+
+    def refusal(self, source: str, event_type: str) -> str | None:
+        """Why this key may not write such an event, or None if it may."""
+        if self.sources and source not in self.sources:
+            return f"This API key may write the sources {', '.join(self.sources)} only, not {source!r}."
+        if self.event_types and not any(event_type.startswith(prefix) for prefix in self.event_types):
+            return (
+                f"This API key may write event types starting {', '.join(self.event_types)} only, not {event_type!r}."
+            )
+        return None

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from triggers.domain.audit import AuditTrail
 from triggers.domain.cursors import CursorSigner
 from triggers.domain.errors import SubscriptionLimitReached, SubscriptionNotFound, WrongDeliveryMode
 from triggers.domain.model import Filter, PushTarget, SigningSecret, Subscription, format_time
@@ -33,12 +34,14 @@ class SubscriptionService:
         clock: Callable[[], datetime],
         push: PushScheduler,
         allow_private_targets: bool,
+        audit: AuditTrail,
     ):
         self.store = store
         self.cursors = cursors
         self.clock = clock
         self.push = push
         self.allow_private_targets = allow_private_targets
+        self.audit = audit
 
     def create(
         self, tenant_id: str, name: str, filter_: Filter, max_deliveries: int, push_url: str | None = None
@@ -60,6 +63,7 @@ class SubscriptionService:
         )
         if not self.store.insert(subscription, MAX_SUBSCRIPTIONS):
             raise SubscriptionLimitReached(MAX_SUBSCRIPTIONS)
+        self.audit.record(tenant_id, "subscription.create", subscription.subscription_id)
         return subscription
 
     def get(self, tenant_id: str, subscription_id: str) -> Subscription:
@@ -82,6 +86,7 @@ class SubscriptionService:
         subscription = self.store.update(tenant_id, subscription_id, changes, format_time(now))
         if isinstance(subscription, ConditionFailed):
             raise SubscriptionNotFound(subscription_id)
+        self.audit.record(tenant_id, "subscription.update", subscription_id)
         if changes.get("paused") is False and subscription.push is not None:
             self.push.sweep(subscription, int(now.timestamp() * 1000))
         return subscription
@@ -105,9 +110,11 @@ class SubscriptionService:
                 secrets_were=subscription.push.secrets,
             )
             if not isinstance(updated, ConditionFailed):
+                self.audit.record(tenant_id, "subscription.rotate_secret", subscription_id)
                 return updated, overlap_until
             if updated.existing is None:
                 raise SubscriptionNotFound(subscription_id)
 
     def delete(self, tenant_id: str, subscription_id: str) -> None:
-        self.store.delete(tenant_id, subscription_id)
+        if self.store.delete(tenant_id, subscription_id):
+            self.audit.record(tenant_id, "subscription.delete", subscription_id)

@@ -24,12 +24,19 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from connexion.security import ApiKeySecurityHandler
 from connexion.spec import OpenAPISpecification
-from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from triggers.http import problems, validation
-from triggers.http.middleware import BodySizeLimit, ContentTypes, RequestContext
+from triggers.http import cloudevents, problems, routing, validation
+from triggers.http.middleware import (
+    BodySizeLimit,
+    ContentTypes,
+    ProblemCors,
+    RelativeRedirects,
+    RequestContext,
+    SecurityHeaders,
+    Unreadable,
+)
 from triggers.settings import Settings
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
@@ -37,6 +44,8 @@ DOCS = SwaggerUIOptions(swagger_ui_path="/v1/docs", spec_path="/v1/openapi.json"
 DOCS_PATHS = ("/v1/docs", "/v1/openapi.json", "/v1/openapi.yaml")
 NO_DOCS = SwaggerUIOptions(serve_spec=False, swagger_ui=False)
 API_MIDDLEWARES = [m for m in ConnexionMiddleware.default_middlewares if m is not SwaggerUIMiddleware]
+# CloudEvents' binary mode (triggers/http/cloudevents.py): the attributes a browser may send as headers.
+BINARY_MODE_HEADERS = ["ce-specversion", "ce-id", "ce-source", "ce-type", "ce-time", "ce-subject", "ce-dataschema"]
 
 # Connexion checks the whole spec against the OpenAPI schema each time it loads it: about 110 ms of every cold
 # start for this spec, and two loads at the first docs request (docs/performance.md). The spec is checked where it
@@ -67,7 +76,8 @@ class Handlers:
 def create_api(settings: Settings, handlers: Handlers) -> ASGIApp:
     """The Connexion app of the spec; the docs UI and the spec document come from a second one built on demand."""
     spec = load_spec()
-    return DocsOnDemand(build(settings, spec, handlers), functools.partial(build, settings, spec, handlers, docs=True))
+    docs = functools.partial(build, settings, spec, handlers, docs=True)
+    return SecurityHeaders(DocsOnDemand(build(settings, spec, handlers), docs), DOCS_PATHS)
 
 
 def build(settings: Settings, spec: dict, handlers: Handlers, *, docs: bool = False) -> AsyncApp:
@@ -88,15 +98,17 @@ def build(settings: Settings, spec: dict, handlers: Handlers, *, docs: bool = Fa
 
 
 def add_request_handling(app: AsyncApp, settings: Settings, spec: dict) -> None:
-    """What every request gets around Connexion's own handling: CORS, its id and log line, the body limit, and
+    """What every request gets around Connexion's own handling: its id and log line, CORS, the body limit, and
     problem responses for every error."""
-    # Outermost first: CORS headers go on every answer, errors included; then the request id and log line.
+    # Outermost first: the request id and log line of every answer, CORS's own included (a refused preflight is a
+    # problem with the request id); then CORS headers on every answer, errors included.
+    app.add_middleware(RequestContext, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(
-        CORSMiddleware,
+        ProblemCors,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-        allow_headers=["Content-Type", "X-API-Key", "X-Request-ID", "Idempotency-Key"],
+        allow_headers=["Content-Type", "X-API-Key", "X-Request-ID", "Idempotency-Key", *BINARY_MODE_HEADERS],
         expose_headers=[
             "X-Request-ID",
             "Location",
@@ -107,9 +119,23 @@ def add_request_handling(app: AsyncApp, settings: Settings, spec: dict) -> None:
         ],
         max_age=3600,
     )
-    app.add_middleware(RequestContext, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    # Around every router (the API's, and the docs UI's): each redirects a path with a trailing slash.
+    app.add_middleware(RelativeRedirects, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(Unreadable, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(ContentTypes, position=MiddlewarePosition.BEFORE_ROUTING)
+    app.add_middleware(
+        routing.LiteralPathMethods,
+        position=MiddlewarePosition.BEFORE_ROUTING,
+        methods=routing.shadowed_paths(spec["paths"]),
+    )
+    # Inside ContentTypes (it sees the lower-cased media type): CloudEvents' binary mode read as structured mode,
+    # and 415 for CloudEvents whose data is not JSON.
+    app.add_middleware(
+        cloudevents.CloudEventsRequests,
+        position=MiddlewarePosition.BEFORE_ROUTING,
+        paths=cloudevents.cloudevents_paths(spec["paths"]),
+    )
     problems.register(OnTheLoop(app), spec["paths"])
 
 

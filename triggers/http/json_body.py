@@ -47,27 +47,29 @@ def _exact_float(text: str) -> float:
 
 class StrictJsonBodyValidator(JSONRequestBodyValidator):
     async def _parse(self, stream, scope):
-        raw = b"".join([message async for message in stream])
+        return loads(b"".join([message async for message in stream]))
+
+
+def loads(raw: bytes):
+    """The JSON value of a body (None for an empty one), or BadRequestProblem saying what is wrong with it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequestProblem(detail="The body is not valid UTF-8.") from None
+    if not text:
+        return None
+    try:
+        body = json.loads(text, parse_constant=_reject_constant, parse_float=_exact_float, object_pairs_hook=_object)
+    except json.JSONDecodeError as exc:
+        raise BadRequestProblem(detail=f"The body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequestProblem(detail="The body is nested too deeply.") from None
+    if body is None:
+        # `null` is no body: no operation takes one, and one that may be left out would otherwise take its default.
+        raise BadRequestProblem(detail="The body is null; send a JSON object.")
+    if _SURROGATE_ESCAPE.search(text):
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadRequestProblem(detail="The body is not valid UTF-8.") from None
-        if not text:
-            return None
-        try:
-            body = json.loads(
-                text, parse_constant=_reject_constant, parse_float=_exact_float, object_pairs_hook=_object
-            )
-        except json.JSONDecodeError as exc:
-            raise BadRequestProblem(detail=f"The body is not valid JSON: {exc}") from None
-        except RecursionError:
-            raise BadRequestProblem(detail="The body is nested too deeply.") from None
-        if body is None:
-            # `null` is no body: no operation takes one, and one that may be left out would otherwise take its default.
-            raise BadRequestProblem(detail="The body is null; send a JSON object.")
-        if _SURROGATE_ESCAPE.search(text):
-            try:
-                json.dumps(body, ensure_ascii=False).encode("utf-8")
-            except UnicodeEncodeError:
-                raise BadRequestProblem(detail="The body holds a lone UTF-16 surrogate (\\uD800-\\uDFFF).") from None
-        return body
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequestProblem(detail="The body holds a lone UTF-16 surrogate (\\uD800-\\uDFFF).") from None
+    return body

@@ -1,12 +1,22 @@
-"""ASGI middlewares around Connexion's: the request's identity and log line, and the body size limit."""
+"""ASGI middlewares around Connexion's: the request's identity and log line, the body size limit, what HTTP asks
+of every answer (security headers, relative redirects), and problems where Starlette answers in plain text."""
 
+import base64
+import hashlib
 import logging
+import re
 import time
+from urllib.parse import urlsplit
 
-from connexion.exceptions import ProblemException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from connexion.exceptions import BadRequestProblem, ProblemException
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from triggers import context
+from triggers.http import problems
+from triggers.http.wsgi import UNREADABLE
 from triggers.settings import MAX_BODY_BYTES
 
 logger = logging.getLogger("triggers.request")
@@ -111,3 +121,124 @@ class BodySizeLimit:
                 status=413, title="Payload Too Large", detail=f"The request body is over {MAX_BODY_BYTES} bytes."
             )
         await self.app(scope, receive, send)
+
+
+class Unreadable:
+    """400 for a request whose body or query string the Lambda adapter could not read (triggers/http/wsgi.py says
+    why). Inside Connexion's exception handling, so it answers as a problem."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get(UNREADABLE):
+            raise BadRequestProblem(detail=scope[UNREADABLE])
+        await self.app(scope, receive, send)
+
+
+class RelativeRedirects:
+    """Starlette answers a path with a trailing slash by a 307 to the path without it (docs/local-stage.md), at an
+    absolute URL built from the Host header: whoever sends the request chooses the host the client is sent to. The
+    Location keeps its path and query only."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_relative(message: Message) -> None:
+            if message["type"] == "http.response.start" and 300 <= message["status"] < 400:
+                headers = [(k, _relative(v) if k == b"location" else v) for k, v in message.get("headers", [])]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_relative)
+
+
+def _relative(location: bytes) -> bytes:
+    url = urlsplit(location.decode("latin-1"))
+    # `//host/...` would be a URL of another host again.
+    path = "/%2F" + url.path[2:] if url.path.startswith("//") else url.path
+    return (path + (f"?{url.query}" if url.query else "")).encode("latin-1")
+
+
+class ProblemCors(CORSMiddleware):
+    """Starlette's CORS middleware, whose refusal of a preflight (an origin, method or header not allowed) is a
+    problem like every other refusal, not text/plain. Its CORS headers stay: a browser reads the refusal only with
+    them."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        refusal = problems.problem(400, f"{bytes(response.body).decode()}.")
+        cors = {k: v for k, v in response.headers.items() if k.startswith("access-control-") or k == "vary"}
+        return Response(refusal.body, 400, {**cors, **refusal.headers}, media_type="application/problem+json")
+
+
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+NO_FRAMING = (b"x-frame-options", b"DENY")
+# Inline <script> and <style> elements without attributes: the ones a docs page's policy names by hash.
+_INLINE = re.compile(rb"<(script|style)>(.*?)</\1>", re.S)
+
+
+def docs_page_policy(page: bytes) -> bytes:
+    """The Content-Security-Policy of a docs page: Swagger UI's own files, the inline script and style this page
+    holds (its index page configures Swagger UI inline, with a spec URL that depends on the stage), images from
+    its CSS's data: URLs, requests to this API only, and no framing."""
+    sources = {b"script": [b"'self'"], b"style": [b"'self'"]}
+    for tag, content in _INLINE.findall(page):
+        sources[tag].append(b"'sha256-" + base64.b64encode(hashlib.sha256(content).digest()) + b"'")
+    return b"; ".join(
+        [
+            b"default-src 'none'",
+            b"script-src " + b" ".join(sources[b"script"]),
+            b"style-src " + b" ".join(sources[b"style"]),
+            b"img-src 'self' data:",
+            b"connect-src 'self'",
+            b"base-uri 'none'",
+            b"form-action 'none'",
+            b"frame-ancestors 'none'",
+        ]
+    )
+
+
+class SecurityHeaders:
+    """`nosniff` on every answer: a browser must not take a body for another type than the one it is sent as. The
+    docs UI's answers also refuse framing (clickjacking) and carry a Content-Security-Policy: docs_page_policy for
+    its pages, nothing at all for the rest."""
+
+    def __init__(self, app: ASGIApp, docs_paths: tuple[str, ...]):
+        self.app = app
+        self.docs_paths = docs_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = scope["path"][len(scope.get("root_path", "")) :].startswith(self.docs_paths)
+        held: list[Message] = []  # a docs page's start and body, until the body is complete: its policy needs it
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), NOSNIFF]
+                page = docs and Headers(raw=headers).get("content-type", "").startswith("text/html")
+                if docs:
+                    headers.append(NO_FRAMING)
+                if docs and not page:
+                    headers.append((b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"))
+                message = {**message, "headers": headers}
+                if page:
+                    held.append(message)
+                    return
+            elif held:
+                held.append(message)
+                if message.get("more_body"):
+                    return
+                start, *parts = held
+                body = b"".join(part.get("body", b"") for part in parts)
+                start["headers"].append((b"content-security-policy", docs_page_policy(body)))
+                await send(start)
+                message = {"type": "http.response.body", "body": body}
+            await send(message)
+
+        await self.app(scope, receive, send_secured)

@@ -14,12 +14,15 @@ from triggers import context
 from triggers.domain.errors import (
     AlreadyAcknowledged,
     DomainError,
+    EventNotAllowed,
     EventNotFound,
     IdempotencyKeyReused,
     InvalidCursor,
     InvalidPushTarget,
     JobNotFound,
+    MissingScope,
     RateLimited,
+    RetentionTooLong,
     StorageUnavailable,
     SubscriptionLimitReached,
     SubscriptionNotFound,
@@ -51,11 +54,7 @@ _KINDS = {
 _DOMAIN = {
     EventNotFound: (404, "/problems/not-found", "No event with this id."),
     AlreadyAcknowledged: (409, "/problems/already-acknowledged", "The event is already acknowledged."),
-    IdempotencyKeyReused: (
-        422,
-        "/problems/idempotency-key-reused",
-        "This Idempotency-Key was used with a different request body.",
-    ),
+    IdempotencyKeyReused: (422, "/problems/idempotency-key-reused", None),  # the exception says which key
     InvalidCursor: (400, "/problems/invalid-cursor", None),  # the exception's own message says which
     StorageUnavailable: (503, "/problems/service-unavailable", "Storage is unavailable; retry later."),
     RateLimited: (429, "/problems/rate-limited", "This API key has made too many requests; retry after Retry-After."),
@@ -64,7 +63,10 @@ _DOMAIN = {
     JobNotFound: (404, "/problems/not-found", "No job with this id."),
     InvalidPushTarget: (422, "/problems/invalid-push-url", None),  # the exception says what is wrong
     WrongDeliveryMode: (409, "/problems/wrong-delivery-mode", None),  # the exception says which mode
+    MissingScope: (403, "/problems/missing-scope", None),  # the exception names the scope
+    EventNotAllowed: (403, "/problems/event-not-allowed", None),  # the exception says what the key may write
     EventTooLarge: (413, "/problems/payload-too-large", None),  # the exception says by how much
+    RetentionTooLong: (422, "/problems/ttl-too-long", None),  # the exception says the stage's maximum
 }
 
 # The same answer whatever was wrong with the key, so probing learns nothing.
@@ -148,6 +150,17 @@ def on_http_exception_for(allowed_methods: AllowedMethods):
         return problem(exc.status_code, str(detail), headers=headers)
 
     return on_http_exception
+
+
+def item_problem(exc: DomainError) -> dict:
+    """The problem object of one item of a batch (its envelope carries the request id): the same type, title,
+    status and detail as the error would have had alone."""
+    status, type_, detail = next(mapping for cls, mapping in _DOMAIN.items() if isinstance(exc, cls))
+    _log(status, exc)
+    detail = detail or str(exc)
+    if len(detail) > MAX_DETAIL_CHARS:
+        detail = detail[: MAX_DETAIL_CHARS - 1] + "…"
+    return {"type": type_, "title": _KINDS[status][1], "status": status, "detail": detail}
 
 
 def on_domain_error(_request: ConnexionRequest, exc: DomainError) -> ConnexionResponse:

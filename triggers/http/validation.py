@@ -25,7 +25,6 @@ from jsonschema import Draft4Validator, ValidationError
 
 from triggers.http.json_body import StrictJsonBodyValidator
 
-
 # repr() of the offending value, at most about 40 characters of a string and a few items of a list or object.
 _short = reprlib.Repr(maxstring=40, maxother=40, maxlist=3, maxdict=3, maxlevel=2).repr
 

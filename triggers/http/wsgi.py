@@ -5,10 +5,12 @@ a Lambda container serves one request at a time, so a private loop driven in the
 work without the thread hop (see docs/performance.md). Each calling thread gets its own loop, so a threaded WSGI
 server can call the adapter from many threads at once.
 
-It also mends what aws-wsgi leaves out of the WSGI environ for API Gateway REST (payload v1) events.
+It also mends what aws-wsgi leaves out of the WSGI environ for API Gateway REST (payload v1) events, and takes
+from the event itself what aws-wsgi's CGI-style environ would change: the body and the headers.
 """
 
 import asyncio
+import base64
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -20,6 +22,9 @@ from starlette.types import ASGIApp
 
 # Swagger UI's images are binary; API Gateway needs them base64-encoded.
 BINARY_TYPES = {"image/png", "image/x-icon"}
+# Where an event that is no readable request carries the reason to the app, which answers it with a 400 problem
+# (triggers/http/middleware.py, Unreadable).
+UNREADABLE = "triggers.unreadable"
 
 
 def lambda_handler(app: ASGIApp) -> Callable[[dict, Any], dict]:
@@ -27,9 +32,38 @@ def lambda_handler(app: ASGIApp) -> Callable[[dict, Any], dict]:
     wsgi_app = WsgiAdapter(app)
 
     def handler(event: dict, context: Any) -> dict:
-        return awsgi.response(wsgi_app, event, context, base64_content_types=BINARY_TYPES)
+        return awsgi.response(wsgi_app, readable(event), context, base64_content_types=BINARY_TYPES)
 
     return handler
+
+
+def readable(event: dict) -> dict:
+    """The event with its body as bytes; or, when its body or query string cannot be read, without them and with
+    the reason under UNREADABLE.
+
+    aws-wsgi raises on garbage base64 and on lone surrogates (which no UTF-8 can hold) in the body or the query
+    string, and a handler that raises is a 502 from API Gateway. It also decodes base64 leniently, dropping
+    characters it does not know; this decodes strictly, and aws-wsgi takes a bytes body as it is.
+    """
+    single = event.get("queryStringParameters") or {}
+    multi = event.get("multiValueQueryStringParameters") or {}
+    try:
+        "".join([*single, *single.values(), *multi, *(value for values in multi.values() for value in values)]).encode()
+    except UnicodeEncodeError:
+        return _unreadable(event, "The query string holds a lone UTF-16 surrogate (\\uD800-\\uDFFF).")
+    body = event.get("body") or ""
+    try:
+        raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode()
+    except UnicodeEncodeError:
+        return _unreadable(event, "The body holds a lone UTF-16 surrogate (\\uD800-\\uDFFF).")
+    except ValueError:  # binascii.Error
+        return _unreadable(event, "The body is marked as base64 but is not valid base64.")
+    return {**event, "body": raw, "isBase64Encoded": False}
+
+
+def _unreadable(event: dict, reason: str) -> dict:
+    unread = {"body": None, "queryStringParameters": None, "multiValueQueryStringParameters": None}
+    return {**event, **unread, "isBase64Encoded": False, UNREADABLE: reason}
 
 
 def mend_environ(environ: dict) -> None:
@@ -43,10 +77,22 @@ def mend_environ(environ: dict) -> None:
     if not environ.get("SERVER_PORT"):
         environ["SERVER_PORT"] = "443" if environ.get("wsgi.url_scheme") == "https" else "80"
     environ["wsgi.url_scheme"] = environ.get("wsgi.url_scheme") or "http"
+    # A custom domain's base path mapping (api.example.com/triggers → this stage) leaves the base path in `path`:
+    # the route is what the {proxy+} resource matched, and what stands before it is where the API is mounted.
+    proxy = (event.get("pathParameters") or {}).get("proxy")
+    route = "/" + proxy if proxy is not None else "/" if event.get("resource") == "/" else None
+    path = environ.get("PATH_INFO", "")
+    base = ""
+    if route == "/":
+        base = path.rstrip("/")
+    elif route is not None and path.endswith(route):
+        base = path[: -len(route)]
+    if base:
+        environ["SCRIPT_NAME"], environ["PATH_INFO"] = base, route
     # On an execute-api host the stage is a path prefix (/dev/v1/...) that API Gateway strips from `path`;
     # links and the docs UI need it back. Custom domains map the stage away, so they get no prefix.
     stage = (event.get("requestContext") or {}).get("stage")
-    if stage and ".execute-api." in environ.get("SERVER_NAME", ""):
+    if not base and stage and ".execute-api." in environ.get("SERVER_NAME", ""):
         environ["SCRIPT_NAME"] = f"/{stage}"
 
 
@@ -67,8 +113,10 @@ class WsgiAdapter:
         mend_environ(environ)
         status, headers, body = self._loop().run_until_complete(self._call(environ))
         start_response(status, headers)
-        # A materialised body: aws-wsgi reads the status before it iterates the body.
-        return [body]
+        # A materialised body: aws-wsgi reads the status before it iterates the body. The answer to HEAD is the
+        # answer to GET without its body (RFC 9110, 9.3.2): the app sends the body, and servers drop it; here this
+        # adapter is the server.
+        return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
 
     async def _call(self, environ):
         request_body = environ["wsgi.input"].read()
@@ -91,6 +139,7 @@ class WsgiAdapter:
             "extensions": {},
             "aws.event": environ.get("awsgi.event"),
             "aws.context": environ.get("awsgi.context"),
+            UNREADABLE: (environ.get("awsgi.event") or {}).get(UNREADABLE),
         }
         status = 500
         response_headers: list[tuple[bytes, bytes]] = []
@@ -118,6 +167,10 @@ class WsgiAdapter:
 
 
 def _asgi_headers(environ: dict) -> list[tuple[bytes, bytes]]:
+    event = environ.get("awsgi.event")
+    if event is not None:
+        return _event_headers(event, environ)
+    # A WSGI server's environ: values are latin-1 strings of the bytes received (PEP 3333).
     headers = []
     for key, value in environ.items():
         if key.startswith("HTTP_"):
@@ -129,6 +182,25 @@ def _asgi_headers(environ: dict) -> list[tuple[bytes, bytes]]:
         if name in ("content-type", "content-length") and key.startswith("HTTP_"):
             continue  # aws-wsgi puts these in both places; keep the CGI ones
         headers.append((name.encode("latin-1"), str(value).encode("latin-1", "replace")))
+    return headers
+
+
+def _event_headers(event: dict, environ: dict) -> list[tuple[bytes, bytes]]:
+    """The headers of an API Gateway event as the client named them, values as UTF-8; the body's length as read.
+
+    aws-wsgi's environ would fold `X_API_KEY` into `X-API-Key`: API Gateway passes such names on, while nginx and
+    most proxies drop them as ambiguous. Kept as sent, they are headers of other names, which nothing here reads:
+    ignored, as behind those proxies (a 400 would also refuse requests that only pass through a client or proxy
+    adding some underscored header of its own). And a latin-1 round trip would turn every other character into
+    `?`, so that two different Idempotency-Keys were one; UTF-8 keeps them apart and non-ASCII, for the spec's
+    patterns to refuse (a lone surrogate passes as its UTF-16 code unit, non-ASCII too).
+    """
+    headers = [
+        (name.lower().encode("utf-8", "surrogatepass"), str(value).encode("utf-8", "surrogatepass"))
+        for name, value in (event.get("headers") or {}).items()
+        if name.lower() != "content-length"
+    ]
+    headers.append((b"content-length", environ.get("CONTENT_LENGTH", "0").encode()))
     return headers
 
 

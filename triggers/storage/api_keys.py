@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+# Every scope there is. A key stored before scopes existed (no `scopes` attribute) has them all.
+SCOPES = ("events:write", "events:read", "inbox:read", "inbox:ack", "subscriptions:manage", "audit:read")
+
+
 @dataclass(frozen=True)
 class ApiKeyRecord:
     key_hash: str
@@ -22,11 +26,20 @@ class ApiKeyRecord:
     name: str
     is_active: bool
     created_at: str
+    scopes: tuple[str, ...] = SCOPES
+    sources: tuple[str, ...] = ()  # the `source` values the key may write; empty: any
+    event_types: tuple[str, ...] = ()  # the `event_type` prefixes the key may write; empty: any
+    expires_at: str | None = None  # RFC 3339; past it the key is no longer valid
+    last_used_at: str | None = None  # kept to the minute, not to the request
 
     @property
     def key_id(self) -> str:
         """A short public handle for listing and revoking; reveals nothing usable."""
         return self.key_hash[:12]
+
+
+def _strings(item: dict, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    return tuple(sorted(item[name]["SS"])) if name in item else default
 
 
 def _from_item(item: dict) -> ApiKeyRecord:
@@ -36,7 +49,38 @@ def _from_item(item: dict) -> ApiKeyRecord:
         name=item.get("name", {}).get("S", ""),
         is_active=item.get("is_active", {}).get("BOOL", False),
         created_at=item.get("created_at", {}).get("S", ""),
+        scopes=tuple(s for s in _strings(item, "scopes", SCOPES) if s != "-"),
+        sources=_strings(item, "sources"),
+        event_types=_strings(item, "event_types"),
+        expires_at=item.get("expires_at", {}).get("S"),
+        last_used_at=item.get("last_used_at", {}).get("S"),
     )
+
+
+def _to_item(record: ApiKeyRecord) -> dict:
+    item = {
+        "key_hash": {"S": record.key_hash},
+        "tenant_id": {"S": record.tenant_id},
+        "name": {"S": record.name},
+        "is_active": {"BOOL": record.is_active},
+        "created_at": {"S": record.created_at},
+        # A string set cannot be empty: a key with no scope at all stores the placeholder "-".
+        "scopes": {"SS": list(record.scopes) or ["-"]},
+    }
+    if record.sources:
+        item["sources"] = {"SS": list(record.sources)}
+    if record.event_types:
+        item["event_types"] = {"SS": list(record.event_types)}
+    if record.expires_at:
+        item["expires_at"] = {"S": record.expires_at}
+    return item
+
+
+def _record(item: dict | None) -> ApiKeyRecord | None:
+    try:
+        return _from_item(item) if item else None
+    except KeyError:
+        return None  # a foreign item: no tenant, so no access
 
 
 class ApiKeyStore:
@@ -47,11 +91,24 @@ class ApiKeyStore:
     def find(self, key_hash: str) -> ApiKeyRecord | None:
         with unavailable_as_domain_error():
             response = self.client.get_item(TableName=self.table, Key={"key_hash": {"S": key_hash}})
-        item = response.get("Item")
+        return _record(response.get("Item"))
+
+    def touch(self, key_hash: str, now: str, touched_before: str) -> None:
+        """Set `last_used_at` to `now` unless another container set it after `touched_before`."""
         try:
-            return _from_item(item) if item else None
-        except KeyError:
-            return None  # a foreign item: no tenant, so no access
+            with unavailable_as_domain_error():
+                self.client.update_item(
+                    TableName=self.table,
+                    Key={"key_hash": {"S": key_hash}},
+                    ConditionExpression=(
+                        "attribute_exists(key_hash) AND (attribute_not_exists(last_used_at) OR last_used_at < :before)"
+                    ),
+                    UpdateExpression="SET last_used_at = :now",
+                    ExpressionAttributeValues={":now": {"S": now}, ":before": {"S": touched_before}},
+                )
+        except ClientError as exc:
+            if not failed_condition(exc):
+                raise
 
     def check_reachable(self) -> None:
         """Readiness: one cheap read (a key that cannot exist); StorageUnavailable if the table cannot answer."""
@@ -65,13 +122,7 @@ class ApiKeyStore:
         try:
             self.client.put_item(
                 TableName=self.table,
-                Item={
-                    "key_hash": {"S": record.key_hash},
-                    "tenant_id": {"S": record.tenant_id},
-                    "name": {"S": record.name},
-                    "is_active": {"BOOL": record.is_active},
-                    "created_at": {"S": record.created_at},
-                },
+                Item=_to_item(record),
                 ConditionExpression="attribute_not_exists(key_hash)",
             )
         except ClientError as exc:
@@ -84,11 +135,7 @@ class ApiKeyStore:
         """Every key of the stage. Operators only (a Scan): no request path calls this."""
         records = []
         for page in self.client.get_paginator("scan").paginate(TableName=self.table):
-            for item in page.get("Items", []):
-                try:
-                    records.append(_from_item(item))
-                except KeyError:
-                    continue
+            records += [record for record in map(_record, page.get("Items", [])) if record is not None]
         return sorted(records, key=lambda record: record.created_at)
 
     def deactivate(self, key_hash: str) -> bool:

@@ -49,6 +49,19 @@ def make_client(settings: Settings, session: boto3.Session | None = None) -> "Dy
     )
 
 
+def service_client(service: str, settings: Settings, endpoint_url: str | None, session: boto3.Session | None = None):
+    """A client of another AWS service the functions use (SQS, SSM), with the same timeouts and retries."""
+    return (session or boto3.Session()).client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint_url,
+        config=Config(
+            retries={"mode": "standard", "max_attempts": settings.dynamodb_max_attempts},
+            connect_timeout=settings.dynamodb_timeout_seconds,
+            read_timeout=settings.dynamodb_timeout_seconds,
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class ConditionFailed[Existing]:
     """A conditional write that did not happen, and the item DynamoDB returned with the refusal (None if absent)."""

@@ -59,6 +59,9 @@ PAGE_BYTES = 1024 * 1024
 # BatchGetItem returns what throttling or its 16 MB limit left out as UnprocessedKeys: asked again this many times.
 BATCH_GET_ATTEMPTS = 5
 
+# Event attributes stored only when set (a CloudEvent's `time`, `subject` and `id`).
+OPTIONAL_FIELDS = ("time", "subject", "cloudevents_id")
+
 # Where a page ends: the index's sort key and the table's key of its last item.
 Position = tuple[str, str]
 
@@ -84,6 +87,10 @@ def _to_item(event: Event) -> dict:
         "created_at": {"S": event.created_at},
         "expires_at": {"N": str(event.expires_at)},
     }
+    for name in OPTIONAL_FIELDS:
+        value = getattr(event, name)
+        if value is not None:
+            item[name] = {"S": value}
     if event.status == PENDING:
         item["inbox_tenant"] = {"S": event.tenant_id}
         item["inbox_sort"] = {"S": f"{event.created_at}#{event.event_id}"}
@@ -130,6 +137,7 @@ def _from_item(item: dict | None) -> Event | None:
             created_at=item["created_at"]["S"],
             expires_at=int(item["expires_at"]["N"]),
             acknowledged_at=item.get("acknowledged_at", {}).get("S"),
+            **{name: item[name]["S"] for name in OPTIONAL_FIELDS if name in item},
         )
     except (KeyError, TypeError, ValueError) as exc:
         logger.warning(
@@ -159,15 +167,21 @@ class EventStore:
         return sum(len(name.encode()) + len(next(iter(value.values())).encode()) for name, value in item.items())
 
     def insert(self, event: Event) -> None:
-        """Store a new event. Its id is new (random), so the condition only guards against a bug."""
+        """Store a new event. Its id is new (random), so the condition fails only when botocore retried a put that
+        had succeeded (the item is this event: done), or for a bug."""
         try:
             with unavailable_as_domain_error():
                 self.client.put_item(
-                    TableName=self.table, Item=_to_item(event), ConditionExpression="attribute_not_exists(pk)"
+                    TableName=self.table,
+                    Item=_to_item(event),
+                    ConditionExpression="attribute_not_exists(pk)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
         except ClientError as exc:
             if _over_item_limit(exc):
                 raise EventTooLarge(OVER_ITEM_LIMIT) from exc
+            if failed_condition(exc) and _from_item(exc.response.get("Item")) == event:  # type: ignore[arg-type]
+                return
             raise
 
     def insert_once(

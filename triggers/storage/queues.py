@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from triggers.domain.errors import StorageUnavailable
 from triggers.settings import Settings
+from triggers.storage.dynamodb import service_client
 
 logger = logging.getLogger(__name__)
 
@@ -21,15 +21,7 @@ MAX_DELAY_SECONDS = 900
 
 
 def make_queue_client(settings: Settings, session: boto3.Session | None = None) -> Any:
-    return (session or boto3.Session()).client(
-        "sqs",
-        endpoint_url=settings.sqs_endpoint_url,
-        config=Config(
-            retries={"mode": "standard", "max_attempts": settings.dynamodb_max_attempts},
-            connect_timeout=settings.dynamodb_timeout_seconds,
-            read_timeout=settings.dynamodb_timeout_seconds,
-        ),
-    )
+    return service_client("sqs", settings, settings.sqs_endpoint_url, session)
 
 
 class MessageQueue:
