@@ -26,7 +26,9 @@ from packaging.requirements import Requirement
 from bench import workload
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_ROOTS = ["flask", "aws-wsgi", "jsonschema", "boto3"]
+# The reference builds its storage with our composition root (triggers/services.py), so it needs what that imports:
+# boto3 and standardwebhooks (the push worker's signing) besides its own Flask, aws-wsgi and jsonschema.
+REFERENCE_ROOTS = ["flask", "aws-wsgi", "jsonschema", "boto3", "standardwebhooks"]
 
 
 def closure(roots: list[str]) -> list[metadata.Distribution]:
