@@ -46,6 +46,9 @@ export async function getEvent(client: TriggersClient, eventId: string): Promise
     if (result.error.status === 404) return undefined;
     throw new ProblemError(result.error);
   }
+  // The operation also answers the CloudEvents form (Accept: application/cloudevents+json); this client asks for
+  // JSON, the default, so the other member of the union is never what it gets.
+  if (!("event_id" in result.data)) throw new Error("expected the JSON form of the event");
   const { request_id: _requestId, ...event } = result.data;
   return event;
 }
