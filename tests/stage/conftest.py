@@ -8,6 +8,7 @@ output goes to a log file whose end is shown when it fails to start. Each test t
 These tests carry the `stage` marker: `-m "not stage"` leaves them out.
 """
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,9 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.stage)
 
 
-@pytest.fixture(scope="session")
-def stage(tmp_path_factory):
-    """The local stage, as `python -m scripts.local_stage` starts it, with a per-key rate limit no test reaches."""
+@contextmanager
+def running_stage(tmp_path_factory):
+    """A local stage, as `python -m scripts.local_stage` starts it, with a per-key rate limit no test reaches."""
     log_path = tmp_path_factory.mktemp("local-stage") / "stage.log"
     api_port, dynamodb_port, sqs_port, lambda_port = free_ports(4)
     with log_path.open("w") as log:
@@ -47,8 +48,27 @@ def stage(tmp_path_factory):
             )
         except local_stage.StageError as exc:
             pytest.fail(f"the local stage did not start: {exc}\n{log_path.read_text()[-4000:]}", pytrace=False)
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture(scope="session")
+def stage(tmp_path_factory):
+    """The local stage the suites share."""
+    with running_stage(tmp_path_factory) as running:
         yield running
-        running.stop()
+
+
+@pytest.fixture(scope="module")
+def own_stage(tmp_path_factory):
+    """A stage of the module's own, for load figures that must not depend on what other suites stored: moto answers
+    a Query on an index by reading every item of the table (DynamoDB reads only the items it returns), so on the
+    shared stage each receive's index reads grow with every delivery the earlier suites made, until the single
+    moto thread falls behind and requests time out (503)."""
+    with running_stage(tmp_path_factory) as running:
+        yield running
 
 
 @pytest.fixture

@@ -24,18 +24,18 @@ def run_load(stage, tmp_path, clients: int, *arguments: str) -> tuple[int, dict]
     return status, figures
 
 
-def test_load_run_loses_nothing(stage, tmp_path):
+def test_load_run_loses_nothing(own_stage, tmp_path):
     # Half of `make load`'s minute: CI's time is shared by every suite (README: the figures of a full run).
-    status, figures = run_load(stage, tmp_path, 20, "--clients", "20", "--seconds", "30")
+    status, figures = run_load(own_stage, tmp_path, 20, "--clients", "20", "--seconds", "30")
     assert figures["server_errors"] == [] and figures["problems"] == []
     assert status == 0
     assert figures["created"] > 0 and figures["acknowledged"] > 0
     assert figures["statuses"]["create"] == {"201": figures["created"]}
 
 
-def test_consumers_sharing_a_subscription_process_every_event_once(stage, tmp_path):
+def test_consumers_sharing_a_subscription_process_every_event_once(own_stage, tmp_path):
     status, figures = run_load(
-        stage,
+        own_stage,
         tmp_path,
         24,
         *("--mode", "subscription", "--clients", "20", "--producers", "4", "--seconds", "15"),
