@@ -66,6 +66,8 @@ def report(results: dict) -> list[str]:
                 for name, subject in cold["subjects"].items()
             ),
             f"  ratio  {cold['ratio']:.2f}×  {_mark(cold['ratio'], 'cold')}",
+            "  Not measured: Lambda's own init (zip, microVM, runtime, a 512 MB function's CPU share), the cursor "
+            "secret's SSM read, and a SnapStart restore, which skips import and build (docs/performance.md).",
         ]
     if dynamodb := results.get("dynamodb"):
         lines.append(

@@ -22,7 +22,7 @@ from triggers.domain import errors
 from triggers.domain.events import EventService
 from triggers.domain.model import format_time
 
-_NAME = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]*$(?!\\n)"}
+_NAME = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:/-]*$(?!\\n)"}
 _SOURCE = {
     "type": "string",
     "minLength": 1,
@@ -43,7 +43,7 @@ NEW_EVENT = {
 _new_event = Draft4Validator(NEW_EVENT)
 
 _EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}")
 _CURSOR = re.compile(r"[A-Za-z0-9_.-]{1,2048}")
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7E]{1,128}")
 _INBOX_PARAMETERS = {"limit", "cursor", "source", "event_type"}

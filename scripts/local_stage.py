@@ -105,6 +105,10 @@ APP_SETTINGS = frozenset(
         "DYNAMODB_TIMEOUT_SECONDS",
         "DYNAMODB_MAX_ATTEMPTS",
         "RATE_LIMIT_PER_MINUTE",
+        "RATE_LIMIT_PER_TENANT_PER_MINUTE",
+        "RATE_LIMIT_PER_ADDRESS_PER_MINUTE",
+        "RATE_LIMIT_TIMEOUT_SECONDS",
+        "UNKNOWN_KEY_CACHE_SECONDS",
     }
 )
 _DROPPED = APP_SETTINGS | {"PYTHONPATH"}
@@ -393,7 +397,7 @@ def start(
     sqs_port: int = 9324,
     lambda_port: int = 3002,
     stage: str = "local",
-    rate_limit_per_minute: int | None = None,
+    params: dict[str, str] | None = None,
     extra_env: dict[str, str] | None = None,
     output=None,
     progress: Progress = _print_progress,
@@ -402,7 +406,7 @@ def start(
     """Start the whole stage and return it once the API answers; on any failure stop what was started and raise.
 
     `output` is where serverless offline writes (a file object; None: this process's stdout and stderr).
-    `rate_limit_per_minute` overrides the stage's `rateLimitPerMinute` param (serverless.yml, 1000 by default).
+    `params` override the stage's params (serverless.yml), e.g. {"rateLimitPerMinute": "5000"}.
     """
     if not SERVERLESS.exists():
         raise StageError(f"{SERVERLESS.relative_to(ROOT)} is missing: run `make setup` (or `npm ci`) first")
@@ -449,8 +453,8 @@ def start(
         command = [str(SERVERLESS), "offline", "start", "--stage", stage, "--host", "127.0.0.1"]
         command += ["--httpPort", str(api_port), "--lambdaPort", str(lambda_port)]
         command += ["--noPrependStageInUrl", "--localEnvironment"]
-        if rate_limit_per_minute is not None:
-            command += ["--param", f"rateLimitPerMinute={rate_limit_per_minute}"]
+        for name, value in (params or {}).items():
+            command += ["--param", f"{name}={value}"]
         cursor_secret = os.environ.get("TRIGGERS_CURSOR_SECRET") or secrets.token_hex(32)
         running.scratch = Path(tempfile.mkdtemp(prefix="triggers-local-stage-"))
         progress(
@@ -534,7 +538,9 @@ def main(argv=None) -> int:
             sqs_port=args.sqs_port,
             lambda_port=args.lambda_port,
             stage=args.stage,
-            rate_limit_per_minute=args.rate_limit_per_minute,
+            params={}
+            if args.rate_limit_per_minute is None
+            else {"rateLimitPerMinute": str(args.rate_limit_per_minute)},
             extra_env=dict(args.env),
         )
         print(running.banner(), flush=True)

@@ -19,7 +19,7 @@ from triggers.app import create_app
 from triggers.http.wsgi import lambda_handler
 from triggers.services import create_workers
 from triggers.settings import Settings, from_environment
-from triggers.storage.dynamodb import make_client
+from triggers.storage.dynamodb import make_client, make_counter_client
 
 STAGE = "test"
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "request_id"}
@@ -45,6 +45,8 @@ def stage_settings(endpoint: str, **overrides: str) -> Settings:
         "SQS_ENDPOINT_URL": endpoint,
         # Counted, but high enough that fuzzing never meets it; rate-limit tests set low limits.
         "RATE_LIMIT_PER_MINUTE": "100000",
+        # Every stored event comes from one address (tests/events/rest_api_event.json's sourceIp).
+        "RATE_LIMIT_PER_ADDRESS_PER_MINUTE": "100000",
         "AUTH_MODE": "aws",
         "CURSOR_SECRET": "test-cursor-secret-0123456789abcdef",
         "VALIDATE_RESPONSES": "true",
@@ -67,6 +69,18 @@ def client_for(settings: Settings):
     )
 
 
+def counter_client_for(settings: Settings):
+    """A client configured as the app's rate-limit counter's own (one short try), with test credentials."""
+    return make_counter_client(
+        settings,
+        boto3.Session(
+            region_name=AWS["region_name"],
+            aws_access_key_id=AWS["aws_access_key_id"],
+            aws_secret_access_key=AWS["aws_secret_access_key"],
+        ),
+    )
+
+
 def queue_client_for(settings: Settings):
     """An SQS client for moto's server (it serves SQS at the same endpoint), with test credentials."""
     return boto3.Session(
@@ -76,9 +90,12 @@ def queue_client_for(settings: Settings):
     ).client("sqs", endpoint_url=settings.sqs_endpoint_url)
 
 
-def handler_for(settings: Settings, dynamodb=None):
-    """The Lambda handler of a new container: its own app, key cache and rate-limit leases."""
-    return lambda_handler(create_app(settings, dynamodb or client_for(settings), queue_client_for(settings)))
+def handler_for(settings: Settings, dynamodb=None, counters=None):
+    """The Lambda handler of a new container: its own app, key cache and rate-limit leases. The rate-limit counter
+    uses `dynamodb` too unless `counters` (its own client, as deployed: counter_client_for) is given."""
+    return lambda_handler(
+        create_app(settings, dynamodb or client_for(settings), queue_client_for(settings), counters=counters)
+    )
 
 
 @dataclass
@@ -92,12 +109,17 @@ class Response:
         return json.loads(self.body)
 
 
-def invoke(handler, method, path, *, key=None, body=None, headers=None, query=None, stage="dev") -> Response:
-    """One request through a Lambda handler, as API Gateway would send it."""
+def invoke(
+    handler, method, path, *, key=None, body=None, headers=None, query=None, stage="dev", source_ip=None
+) -> Response:
+    """One request through a Lambda handler, as API Gateway would send it (from `source_ip`, if given, rather than
+    the stored event's address)."""
     headers = dict(headers or {})
     if key is not None:
         headers["X-API-Key"] = key
     event = rest_event(method, path, body=body, headers=headers, query=query, stage=stage)
+    if source_ip is not None:
+        event["requestContext"]["identity"]["sourceIp"] = source_ip
     context = SimpleNamespace(aws_request_id=str(uuid.uuid4()), function_name="triggers-api-test-api")
     result = handler(event, context)
     return Response(int(result["statusCode"]), {k.lower(): v for k, v in result["headers"].items()}, result["body"])

@@ -21,11 +21,16 @@ if TYPE_CHECKING:
 
 
 def create_app(
-    settings: Settings, dynamodb: "DynamoDBClient | None" = None, sqs: Any = None, ssm: Any = None
+    settings: Settings,
+    dynamodb: "DynamoDBClient | None" = None,
+    sqs: Any = None,
+    ssm: Any = None,
+    counters: "DynamoDBClient | None" = None,
 ) -> ASGIApp:
-    """The ASGI app of one container: its own clients, stores, key cache and rate-limit leases."""
+    """The ASGI app of one container: its own clients, stores, key caches and rate-limit leases (`counters`: see
+    triggers/services.py's `build_services`)."""
     logs.configure(settings.log_level)
-    services = build_services(settings, dynamodb, sqs, ssm)
+    services = build_services(settings, dynamodb, sqs, ssm, counters)
     handlers = Handlers(
         [
             services.authenticator,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from triggers import logs
 from triggers.auth.api_keys import Authenticator
-from triggers.auth.rate_limits import RateLimiter
+from triggers.auth.rate_limits import RateLimits
 from triggers.domain.audit import AuditTrail
 from triggers.domain.cursors import CursorSigner, parse_secrets
 from triggers.domain.deliveries import DeliveryService
@@ -30,7 +30,7 @@ from triggers.storage.api_keys import ApiKeyStore
 from triggers.storage.attempts import AttemptStore
 from triggers.storage.audit import AuditStore
 from triggers.storage.deliveries import DeliveryStore
-from triggers.storage.dynamodb import PARALLEL_CALLS, make_client
+from triggers.storage.dynamodb import PARALLEL_CALLS, make_clients
 from triggers.storage.events import EventStore
 from triggers.storage.jobs import JobStore
 from triggers.storage.queues import MessageQueue, make_queue_client
@@ -71,12 +71,25 @@ def cursor_signer(settings: Settings, ssm: Any = None) -> CursorSigner:
 
 
 def build_services(
-    settings: Settings, dynamodb: "DynamoDBClient | None" = None, sqs: Any = None, ssm: Any = None
+    settings: Settings,
+    dynamodb: "DynamoDBClient | None" = None,
+    sqs: Any = None,
+    ssm: Any = None,
+    counters: "DynamoDBClient | None" = None,
 ) -> Services:
-    client = dynamodb or make_client(settings)
+    """`counters`: the rate-limit counter's client. Made here, it is its own (one short try: the limiter fails open
+    fast); a caller that hands its own `dynamodb` and no `counters` gets that one client for both (tests and the
+    benchmark count every call on one client)."""
+    client, counter_client = make_clients(settings) if dynamodb is None else (dynamodb, dynamodb)
+    counter_client = counters or counter_client
     cursors = cursor_signer(settings, ssm)
     keys = ApiKeyStore(client, settings.keys_table)
-    limiter = RateLimiter(RateLimitCounter(client, settings.rate_limits_table), settings.rate_limit_per_minute)
+    limits = RateLimits(
+        RateLimitCounter(counter_client, settings.rate_limits_table),
+        per_key=settings.rate_limit_per_minute,
+        per_tenant=settings.rate_limit_per_tenant_per_minute,
+        per_address=settings.rate_limit_per_address_per_minute,
+    )
     subscription_store = SubscriptionStore(client, settings.subscriptions_table)
     pool = ThreadPoolExecutor(PARALLEL_CALLS)  # calls of one request that go out together (no task waits on another)
     delivery_store = DeliveryStore(client, settings.deliveries_table, settings.delivery_shards, pool)
@@ -92,19 +105,23 @@ def build_services(
         subscription_store, cursors, utc_now, push, settings.push_allow_private_targets, audit
     )
     deliveries = DeliveryService(delivery_store, attempts, subscriptions, cursors, utc_now)
+    events = EventService(EventStore(client, settings.events_table), cursors, settings.retention_days, pool=pool)
     return Services(
-        events=EventService(EventStore(client, settings.events_table), cursors, settings.retention_days, pool=pool),
+        events=events,
         authenticator=Authenticator(
             keys,
-            limiter,
+            limits,
             settings.key_cache_seconds,
             utc_now,
             dev_api_key=settings.dev_api_key if settings.auth_mode == "local" else None,
+            unknown_cache_seconds=settings.unknown_key_cache_seconds,
         ),
         check_storage=keys.check_reachable,
         subscriptions=subscriptions,
         deliveries=deliveries,
-        jobs=JobService(JobStore(client, settings.jobs_table, JOB_RETENTION_SECONDS), jobs_queue, deliveries, utc_now),
+        jobs=JobService(
+            JobStore(client, settings.jobs_table, JOB_RETENTION_SECONDS), jobs_queue, deliveries, events, utc_now
+        ),
         fanout=FanOut(subscription_store, delivery_store, push, utc_now),
         push=PushWorker(
             subscription_store,

@@ -146,3 +146,23 @@ def test_json_stays_the_default_answer(call, make_api_key):
     created = call("POST", "/v1/events", key=key, body={"source": "billing", "event_type": "a.b", "payload": {"x": 1}})
     back = read_back(call, key, created.json["event_id"])
     assert back.get_id() == created.json["event_id"] and back.get_source() == "billing"
+
+
+def test_the_usual_cloudevents_types_are_event_types(call, make_api_key):
+    """Reverse-DNS types with underscores and hyphens (GitHub's, Google's, Azure's) fit `event_type`, in filters
+    too; characters outside the stated set are 400."""
+    key, _ = make_api_key()
+    usual = (
+        "com.github.pull_request.opened",
+        "google.cloud.storage.object.v1.finalized",
+        "Microsoft.Storage.Blob-Created",
+    )
+    for type_ in usual:
+        response = post(call, key, to_structured_event(cloud_event(type=type_)))
+        assert response.status == 201, response.body
+        listed = call("GET", "/v1/events", key=key, query={"event_type": type_}).json["events"]
+        assert [event["event_id"] for event in listed] == [response.json["event_id"]]
+    subscription = {"name": "prs", "filter": {"event_types": ["com.github.pull_request.*"]}}
+    assert call("POST", "/v1/subscriptions", key=key, body=subscription).status == 201
+    for type_ in ("com.github push", "aws.s3@ObjectCreated", "_leading.underscore"):
+        assert_problem(post(call, key, to_structured_event(cloud_event(type=type_))), 400)

@@ -3,12 +3,26 @@
 import json
 import socket
 import threading
-import time
+from pathlib import Path
 
 import pytest
+import yaml
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from tests.support import FakeRawResponse, assert_problem, handler_for, invoke, new_event, stage_settings
+from tests.support import (
+    FakeRawResponse,
+    assert_problem,
+    client_for,
+    counter_client_for,
+    handler_for,
+    invoke,
+    new_event,
+    stage_settings,
+)
+from triggers.settings import from_environment
+from triggers.storage.dynamodb import longest_call_seconds
+
+SERVERLESS = Path(__file__).resolve().parents[2] / "serverless.yml"
 
 
 @pytest.fixture
@@ -122,42 +136,102 @@ def test_crash_after_the_write_is_healed_by_the_idempotent_retry(call, make_api_
     assert [event["event_id"] for event in inbox] == [retry.json["event_id"]]
 
 
-@pytest.fixture
-def silent_dynamodb():
-    """The endpoint of a DynamoDB that accepts connections and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held = []
-    stop = threading.Event()
+class SilentDynamoDB:
+    """A DynamoDB on 127.0.0.1 that accepts connections, reads what it is sent and never answers; it counts the
+    requests (sends, retries included) it received."""
 
-    def accept():
-        listener.settimeout(0.2)
-        while not stop.is_set():
+    REQUEST_LINE = b"POST / HTTP/1.1\r\n"  # every DynamoDB call is a POST to /
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.received: list[bytearray] = []  # per connection
+        self.connections: list[socket.socket] = []
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def requests(self) -> int:
+        return sum(bytes(data).count(self.REQUEST_LINE) for data in list(self.received))
+
+    def _accept(self) -> None:
+        self.listener.settimeout(0.2)
+        while not self.stop.is_set():
             try:
-                held.append(listener.accept()[0])
+                connection = self.listener.accept()[0]
             except TimeoutError:
                 continue
             except OSError:
                 return  # the listener was closed: the test is over
+            self.connections.append(connection)
+            data = bytearray()
+            self.received.append(data)
+            threading.Thread(target=self._read, args=(connection, data), daemon=True).start()
 
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    for connection in held:
-        connection.close()
-    listener.close()
+    def _read(self, connection: socket.socket, data: bytearray) -> None:
+        try:
+            while chunk := connection.recv(65536):
+                data.extend(chunk)
+        except OSError:
+            return  # closed by the client (its timeout) or by close()
+
+    def close(self) -> None:
+        self.stop.set()
+        for connection in self.connections:
+            connection.close()
+        self.listener.close()
 
 
-def test_a_silent_dynamodb_is_503_not_a_hang(silent_dynamodb):
-    handler = handler_for(
-        stage_settings(
-            silent_dynamodb, DYNAMODB_MAX_ATTEMPTS="2", DYNAMODB_TIMEOUT_SECONDS="0.5", RATE_LIMIT_PER_MINUTE="0"
-        )
+@pytest.fixture
+def silent_dynamodb():
+    """A DynamoDB that accepts connections and never answers (SilentDynamoDB)."""
+    server = SilentDynamoDB()
+    yield server
+    server.close()
+
+
+def test_a_silent_dynamodb_is_503_within_the_sends_the_settings_allow(silent_dynamodb):
+    """Each call to a DynamoDB that never answers is DYNAMODB_MAX_ATTEMPTS sends, each cut at its timeout; the rate
+    limiter's counter is one send (its own client), after which the container stops asking it for a while. The
+    sends are counted where they arrive, so the bound holds without timing anything."""
+    settings = stage_settings(
+        silent_dynamodb.url,
+        AUTH_MODE="local",  # the dev key needs no lookup: the request reaches the limiter and then the operation
+        DYNAMODB_TIMEOUT_SECONDS="0.2",
+        RATE_LIMIT_TIMEOUT_SECONDS="0.2",
     )
-    started = time.monotonic()
-    assert_problem(invoke(handler, "GET", "/v1/health/ready"), 503)
-    response = invoke(handler, "GET", "/v1/events/0f8fad5b-d9cb-469f-a165-70867728950e", key="trg_any")
-    assert_problem(response, 503)
-    # Bounded by the timeouts (2 attempts x 0.5 s each, plus backoff), far below a Lambda timeout.
-    assert time.monotonic() - started < 20
+    handler = handler_for(settings, client_for(settings), counter_client_for(settings))
+    dev_key = settings.dev_api_key
+    response = invoke(handler, "GET", "/v1/events/0f8fad5b-d9cb-469f-a165-70867728950e", key=dev_key)
+    problem = assert_problem(response, 503, "/problems/service-unavailable")
+    assert problem["detail"] == "Storage is unavailable; retry later."
+    assert response.headers["retry-after"] == "1"
+    # The key's counter (1 send, then the tenant's limit does not ask: the counter just failed), and the GetItem.
+    assert settings.dynamodb_max_attempts == 3
+    assert silent_dynamodb.requests == 1 + settings.dynamodb_max_attempts
+    # Within FAIL_OPEN_SECONDS the container does not ask the counter again: only the operation's sends.
+    assert_problem(invoke(handler, "GET", "/v1/events/0f8fad5b-d9cb-469f-a165-70867728950e", key=dev_key), 503)
+    assert silent_dynamodb.requests == 1 + 2 * settings.dynamodb_max_attempts
+    assert_problem(invoke(handler, "GET", "/v1/health/ready"), 503)  # one GetItem
+    assert silent_dynamodb.requests == 1 + 3 * settings.dynamodb_max_attempts
+
+
+def test_a_silent_dynamodb_answers_well_inside_the_lambda_timeout():
+    """The bound the previous test counts, with the deployed settings: the counter's one send, then one call of the
+    stores (every call that gives up ends the request with 503). It was 24 s: `max_attempts` counted retries, so
+    3 meant four sends of 3 s, and the limiter's fail-open chained a second such call."""
+    deployed = from_environment({"CURSOR_SECRET_PARAMETER": "/triggers-api/prod/cursor-secret"})
+    lambda_timeout = yaml.safe_load(SERVERLESS.read_text())["params"]["default"]["timeout"]
+    assert lambda_timeout == 25
+    counter_sends, store_sends = 1, deployed.dynamodb_max_attempts
+    # Connections accepted, never answered (the previous test): each send waits out its read timeout.
+    silent = counter_sends * deployed.rate_limit_timeout_seconds + store_sends * deployed.dynamodb_timeout_seconds
+    assert silent == 1 * 0.5 + 3 * 3.0 == 9.5
+    # Also every connect waiting out its timeout, and botocore's longest sleeps between sends.
+    worst = longest_call_seconds(counter_sends, deployed.rate_limit_timeout_seconds) + longest_call_seconds(
+        store_sends, deployed.dynamodb_timeout_seconds
+    )
+    assert worst == (0.5 + 0.5) + (3 * (1.0 + 3.0) + 1.0 + 2.0) == 16.0
+    assert silent < lambda_timeout / 2 and worst < lambda_timeout * 2 / 3

@@ -1,5 +1,6 @@
 """Health, readiness, request ids, CORS and the docs behind a stage prefix."""
 
+import base64
 import re
 import uuid
 
@@ -97,6 +98,16 @@ def test_static_docs_assets_are_served(call):
     css = call("GET", "/v1/docs/swagger-ui.css")
     assert css.status == 200
     assert re.search(r"swagger-ui", css.body)
+
+
+@pytest.mark.parametrize("name", ["favicon-16x16.png", "favicon-32x32.png"])
+def test_docs_images_reach_api_gateway_base64_encoded(lambda_handler, name):
+    """API Gateway turns an answer marked isBase64Encoded back into bytes (binaryMediaTypes); the handler raised on
+    these until the adapter named Content-Type as aws-wsgi looks it up (the browser test found it)."""
+    result = lambda_handler(rest_event("GET", f"/v1/docs/{name}", headers={"Accept": "image/png"}), None)
+    assert result["statusCode"] == "200"
+    assert result["isBase64Encoded"] is True
+    assert base64.b64decode(result["body"]).startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_restricted_origins_allow_only_those(moto_endpoint, dynamodb_client):

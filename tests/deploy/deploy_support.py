@@ -426,12 +426,13 @@ def assert_lifecycle(requests: list[dict]) -> None:
         ("POST", "/v1/events", 201),
         ("GET", "/v1/events/{id}", 200),
         ("GET", "/v1/inbox", 200),
+        *[("GET", "/v1/events", 200)] * 4,
         ("POST", "/v1/events/{id}/ack", 200),
         ("DELETE", "/v1/events/{id}", 200),
         ("GET", "/v1/events/{id}", 404),
         ("GET", "/v1/inbox", 401),
     ], requests
-    health, ready, created, fetched, inbox, acked, deleted, gone, unknown_key = requests
+    health, ready, created, fetched, inbox, *listings, acked, deleted, gone, unknown_key = requests
     event_id = created["body"]["event_id"]
     assert created["body"]["status"] == "pending"
     assert created["body"]["created_at"] and created["body"]["request_id"]
@@ -439,6 +440,8 @@ def assert_lifecycle(requests: list[dict]) -> None:
     assert fetched["body"]["payload"] == {"invoice_id": "inv_rehearsal", "n": 1}
     assert event_id in [event["event_id"] for event in inbox["body"]["events"]]
     assert "next_cursor" in inbox["body"] and inbox["body"]["request_id"]
+    for listing in listings:  # unfiltered, by source, by type, by both: the new event matches each
+        assert [event["event_id"] for event in listing["body"]["events"]] == [event_id]
     assert acked["body"]["status"] == "acknowledged"
     assert deleted["body"]["deleted"] is True
     for problem in (gone, unknown_key):

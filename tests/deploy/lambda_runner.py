@@ -131,6 +131,14 @@ def call(handler, requests, method, path, **kwargs):
     return requests[-1]
 
 
+LISTINGS = [
+    {},
+    {"source": "billing"},
+    {"event_type": "invoice.paid"},
+    {"source": "billing", "event_type": "invoice.paid"},
+]
+
+
 def lifecycle(handler, requests, api_key):
     auth = {"X-API-Key": api_key}
     call(handler, requests, "GET", "/v1/health/ready")  # reads the keys table
@@ -147,6 +155,8 @@ def lifecycle(handler, requests, api_key):
         return
     call(handler, requests, "GET", f"/v1/events/{event_id}", headers=auth)
     call(handler, requests, "GET", "/v1/inbox", headers=auth)
+    for query in LISTINGS:  # one index per filter combination: each must be granted
+        call(handler, requests, "GET", "/v1/events", headers=auth, query=query or None)
     call(handler, requests, "POST", f"/v1/events/{event_id}/ack", headers=auth)
     call(handler, requests, "DELETE", f"/v1/events/{event_id}", headers=auth)
     call(handler, requests, "GET", f"/v1/events/{event_id}", headers=auth)

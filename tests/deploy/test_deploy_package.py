@@ -392,6 +392,8 @@ def test_function_environment(package):
         "PUSH_ALLOW_PRIVATE_TARGETS": "false",  # true on the local stage only
         "DELIVERY_SHARDS": "4",
         "RATE_LIMIT_PER_MINUTE": "1000",
+        "RATE_LIMIT_PER_TENANT_PER_MINUTE": "",  # empty: three times the key's (triggers/settings.py)
+        "RATE_LIMIT_PER_ADDRESS_PER_MINUTE": "60",
         "AUTH_MODE": "aws",
         "LOG_LEVEL": log_level,
         "CORS_ORIGINS": EDGE[package.stage][0],  # `*` on dev only: staging and prod must name theirs
@@ -423,10 +425,16 @@ def test_the_function_role_grants_only_what_the_code_uses(package):
     assert [{"Action": s["Action"], "Resource": s["Resource"]} for s in statements if s not in logs] == [
         # provider.iam: what the code does (triggers/storage/*.py), each on its table, index or queue.
         {
-            "Action": dynamodb_actions("GetItem", "PutItem", "UpdateItem", "DeleteItem"),
+            "Action": dynamodb_actions("GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem"),
             "Resource": [arn("EventsTable")],
         },
-        {"Action": ["dynamodb:Query"], "Resource": [index_arn("EventsTable", "inbox")]},
+        {
+            "Action": ["dynamodb:Query"],
+            "Resource": [
+                index_arn("EventsTable", index)
+                for index in ("inbox", "list_tenant", "list_source", "list_type", "list_source_type")
+            ],
+        },
         {"Action": dynamodb_actions("GetItem", "UpdateItem"), "Resource": [arn("ApiKeysTable")]},
         {"Action": ["dynamodb:UpdateItem"], "Resource": [arn("RateLimitsTable")]},
         {
@@ -877,6 +885,38 @@ def test_tracing_is_a_stage_option_off_by_default(package):
     assert package.state["service"]["provider"]["tracing"] == {"apiGateway": False, "lambda": False}
     text = json.dumps(package.update_template)
     assert "xray:" not in text and "TracingConfig" not in text
+
+
+def test_snapstart_is_a_stage_option_on_in_prod(package):
+    """`snapStart` (staging and prod: on) snapshots the api function's published versions. osls then publishes one
+    per deploy, replacing the last (no Retain), behind the alias `snapstart`, which API Gateway invokes: the
+    unqualified function would never start from a snapshot. Off, none of it; the workers never have it."""
+    api = package.function["Properties"]
+    versions = package.resources("AWS::Lambda::Version")
+    aliases = package.resources("AWS::Lambda::Alias")
+    (permission,) = package.resources("AWS::Lambda::Permission").values()
+    uris = [m["Properties"]["Integration"]["Uri"] for m in package.resources("AWS::ApiGateway::Method").values()]
+    arn = {"Fn::GetAtt": ["ApiLambdaFunction", "Arn"]}
+    if package.stage == "prod":
+        assert api["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+        ((version_id, version),) = versions.items()
+        assert version["Properties"]["FunctionName"] == {"Ref": "ApiLambdaFunction"}
+        assert "DeletionPolicy" not in version
+        (alias,) = aliases.values()
+        assert alias["Properties"] == {
+            "FunctionName": {"Ref": "ApiLambdaFunction"},
+            "FunctionVersion": {"Fn::GetAtt": [version_id, "Version"]},
+            "Name": "snapstart",
+        }
+        assert permission["Properties"]["FunctionName"] == {"Fn::Join": [":", [arn, "snapstart"]]}
+        assert all(uri["Fn::Join"][1][-4:] == [arn, ":", "snapstart", "/invocations"] for uri in uris)
+    else:
+        assert "SnapStart" not in api
+        assert not versions and not aliases
+        assert permission["Properties"]["FunctionName"] == arn
+        assert all(uri["Fn::Join"][1][-2:] == [arn, "/invocations"] for uri in uris)
+    for name in ("fanout", "jobs", "deliver"):
+        assert "SnapStart" not in package.function_of(name)["Properties"]
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bench.round_trips import Timeline
-from tests.support import client_for, handler_for, invoke, new_event, stage_settings, unique
+from tests.support import client_for, handler_for, invoke, new_event, stage_settings, unique, workers_for
 from triggers.domain.model import ACKNOWLEDGED, PENDING, Delivery, Event, format_time
 from triggers.storage.deliveries import DeliveryStore
 from triggers.storage.events import EventStore
@@ -109,7 +109,8 @@ def test_every_operation_is_one_call_in_a_warm_container(container):
     assert calls("GET", "/v1/health", 200)[0] == []
     assert calls("GET", "/v1/health/ready", 200)[0] == ["GetItem keys"]
     assert calls("POST", "/v1/events", 400, body={"source": "x"})[0] == []  # refused before the domain
-    assert calls("GET", "/v1/inbox", 401, key="trg_" + "x" * 43)[0] == ["GetItem keys"]
+    # An unknown key: its lookup, and a lease of its client address's limit (the next time, the lookup is cached).
+    assert calls("GET", "/v1/inbox", 401, key="trg_" + "x" * 43)[0] == ["GetItem keys", "UpdateItem limits"]
 
 
 def test_a_batch_of_100_new_events_is_100_writes_in_at_most_5_round_trips(moto_endpoint, make_api_key):
@@ -136,11 +137,18 @@ def test_a_batch_of_100_new_events_is_100_writes_in_at_most_5_round_trips(moto_e
         assert calls == 100 and sequence <= 5
 
 
-def test_a_cold_container_adds_the_key_lookup_and_one_lease(container):
+def test_a_cold_container_adds_the_key_lookup_and_two_leases(container):
     handler, recorder, key, _ = container()
     assert invoke(handler, "GET", "/v1/inbox", key=key).status == 200
-    # The key, its last use (at most once a minute per key, across containers), the lease, the page.
-    assert recorder.take() == ["GetItem keys", "UpdateItem keys", "UpdateItem limits", "Query events"]
+    # The key, its last use (at most once a minute per key, across containers), the key's and the tenant's leases,
+    # the page.
+    assert recorder.take() == [
+        "GetItem keys",
+        "UpdateItem keys",
+        "UpdateItem limits",
+        "UpdateItem limits",
+        "Query events",
+    ]
 
 
 def _store_events(
@@ -282,3 +290,55 @@ def test_a_receive_reads_what_it_returns_whatever_else_is_held(container, settin
     assert scanned(mine) == 10
     _fill(settings, dynamodb_client, tenant, mine, 590)
     assert scanned(mine) <= 10 * settings.delivery_shards  # each lane reads at most what a receive can return
+
+
+def test_a_replay_step_reads_its_window_whatever_the_tenant_holds_outside_it(
+    moto_endpoint, settings, dynamodb_client, queue_client, make_api_key
+):
+    """One step of a replay whose window holds 10 events, beside 100 older and 100 newer events of the tenant and 100
+    of another tenant inside the window's time: the job, one Query reading the window's 10 index entries, one
+    BatchGetItem of those 10, the subscription, a conditional write per event, the step's record. No Scan."""
+    backlog = 100
+    store = EventStore(dynamodb_client, settings.events_table)
+    key, tenant = make_api_key()
+    _, stranger = make_api_key()
+    now = datetime.now(UTC)
+
+    def stored(tenant_id: str, count: int, hours_ago: float) -> None:
+        created_at, expires_at = format_time(now - timedelta(hours=hours_ago)), int(time.time()) + 86400
+        for n in range(count):
+            store.insert(
+                Event(
+                    tenant_id, str(uuid.uuid4()), "billing", "invoice.paid", {"n": n}, PENDING, created_at, expires_at
+                )
+            )
+
+    stored(tenant, backlog, hours_ago=3)
+    stored(tenant, 10, hours_ago=2)
+    stored(stranger, backlog, hours_ago=2)
+    stored(tenant, backlog, hours_ago=1)
+    api = handler_for(settings, dynamodb_client)
+    subscription = _subscribe(api, key)
+    window = {"from": format_time(now - timedelta(hours=2.5)), "to": format_time(now - timedelta(hours=1.5))}
+    started = invoke(api, "POST", f"/v1/subscriptions/{subscription}/replay", key=key, body=window)
+    assert started.status == 202, started.body
+
+    recorded = stage_settings(moto_endpoint)
+    client = client_for(recorded)
+    kinds = ("events", "subscriptions", "deliveries", "jobs")
+    recorder = Recorder(client, {getattr(recorded, f"{kind}_table"): kind for kind in kinds})
+    jobs = workers_for(recorded, client).jobs
+    # The step the queued message asks for, as the jobs function runs it (its message stays queued: once it
+    # arrives, the step is done and it changes nothing).
+    jobs.run_step({"tenant_id": tenant, "job_id": started.json["job_id"], "step": 0, "cursor": None})
+    assert recorder.scanned == [10] and recorder.batch_keys == [10]
+    assert recorder.take() == [
+        "GetItem jobs",
+        "Query events",
+        "BatchGetItem events",
+        "GetItem subscriptions",
+        *["UpdateItem deliveries"] * 10,
+        "UpdateItem jobs",
+    ]
+    job = invoke(api, "GET", f"/v1/jobs/{started.json['job_id']}", key=key).json
+    assert (job["state"], job["examined"], job["processed"]) == ("succeeded", 10, 10)

@@ -1,6 +1,7 @@
 """Push subscriptions end to end: the API creates them, the fan-out function's stream records enqueue their
 deliveries, the deliver function (fed from the push queue on moto, as Lambda's poller would) POSTs them to a real
-HTTP receiver on this machine, which checks every signature with the `standardwebhooks` package.
+HTTP receiver on this machine, which checks every signature with the `standardwebhooks` package (and reads a
+push in `cloudevents` format with the `cloudevents` SDK).
 
 The app and the deliver function here are built with the local stage's setting that allows http://127.0.0.1
 targets, and a 1 s send timeout; the address checks of deployed stages have tests of their own below.
@@ -13,9 +14,12 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_structured_event
+from cloudevents.core.v1.event import CloudEvent
 from standardwebhooks.webhooks import Webhook
 
-from tests.support import Receiver, assert_problem, drain, handler_for, invoke, new_event, workers_for
+from tests.support import Receiver, assert_problem, drain, handler_for, invoke, new_event, unique, workers_for
 from triggers.logs import JsonFormatter
 from triggers.webhooks.sender import WebhookSender
 from triggers.workers import deliver_handler
@@ -67,10 +71,10 @@ def test_a_push_subscription_shows_its_secret_once_and_its_mode_always(push_api,
     key, _ = make_api_key()
     created = subscribe(push_api, key, receiver.url())
     assert created["secret"].startswith("whsec_")
-    assert created["delivery"] == {"mode": "push", "url": receiver.url()}
+    assert created["delivery"] == {"mode": "push", "url": receiver.url(), "format": "json"}
     shown = invoke(push_api, "GET", f"/v1/subscriptions/{created['subscription_id']}", key=key).json
     assert "secret" not in shown
-    assert shown["delivery"] == {"mode": "push", "url": receiver.url()}
+    assert shown["delivery"] == {"mode": "push", "url": receiver.url(), "format": "json"}
     listed = invoke(push_api, "GET", "/v1/subscriptions", key=key).json["subscriptions"]
     assert [s.get("secret") for s in listed] == [None]
 
@@ -221,6 +225,113 @@ def test_pull_operations_refuse_a_push_subscription_and_the_reverse(push_api, ma
     assert pull["delivery"] == {"mode": "pull"} and "secret" not in pull
     rotated = invoke(push_api, "POST", f"/v1/subscriptions/{pull['subscription_id']}/rotate-secret", key=key)
     assert_problem(rotated, 409, "/problems/wrong-delivery-mode")
+
+
+def cloudevent_pushed(got: dict) -> BaseCloudEvent:
+    """A push the receiver got, read as a CloudEvent by the `cloudevents` SDK (structured mode, by its media type)."""
+    return from_http_event(HTTPMessage(headers={"content-type": got["headers"]["content-type"]}, body=got["body"]))
+
+
+def test_a_cloudevents_subscription_pushes_each_event_as_a_signed_structured_cloudevent(
+    push_api, make_api_key, receiver, stream, run_pushes
+):
+    key, _ = make_api_key()
+    subscription = subscribe(
+        push_api, key, receiver.url(), delivery={"mode": "push", "url": receiver.url(), "format": "cloudevents"}
+    )
+    assert subscription["delivery"] == {"mode": "push", "url": receiver.url(), "format": "cloudevents"}
+    shown = invoke(push_api, "GET", f"/v1/subscriptions/{subscription['subscription_id']}", key=key).json
+    assert shown["delivery"]["format"] == "cloudevents"
+    # One event sent as a CloudEvent (built by the SDK; its type has the underscore GitHub's types have), one in
+    # our own shape.
+    sent = CloudEvent(
+        {
+            "id": unique("ce"),
+            "source": "https://github.com/cloudevents/spec/pull",
+            "type": "com.github.pull_request.opened",
+            "subject": "123",
+        },
+        {"number": 123, "title": "ünï €"},
+    )
+    message = to_structured_event(sent)
+    created = invoke(
+        push_api,
+        "POST",
+        "/v1/events",
+        key=key,
+        body=message.body.decode(),
+        headers={"Content-Type": message.headers["content-type"]},
+    )
+    assert created.status == 201, created.body
+    own = invoke(push_api, "POST", "/v1/events", key=key, body=new_event()).json
+    stream.pump()
+    run_pushes()
+    assert len(receiver.got) == 2
+    by_event = {}
+    for got in receiver.got:
+        assert got["headers"]["content-type"] == "application/cloudevents+json"
+        Webhook(subscription["secret"]).verify(got["body"], got["headers"])  # signed over the body as sent
+        pushed = cloudevent_pushed(got)
+        by_event[pushed.get_extension("eventid")] = (pushed, got)
+    pushed, got = by_event[created.json["event_id"]]
+    assert (pushed.get_id(), pushed.get_source(), pushed.get_type()) == (
+        sent.get_id(),
+        "https://github.com/cloudevents/spec/pull",
+        "com.github.pull_request.opened",
+    )
+    assert pushed.get_data() == {"number": 123, "title": "ünï €"} and pushed.get_subject() == "123"
+    assert pushed.get_time() == sent.get_time()
+    # Exactly what GET /v1/events/{id} answers as a CloudEvent, but for the read's own request id.
+    read = invoke(
+        push_api,
+        "GET",
+        f"/v1/events/{created.json['event_id']}",
+        key=key,
+        headers={"Accept": "application/cloudevents+json"},
+    ).json
+    assert json.loads(got["body"]) == {name: value for name, value in read.items() if name != "requestid"}
+    # An event created in our own shape is a CloudEvent whose id is its event_id.
+    pushed, _ = by_event[own["event_id"]]
+    assert (pushed.get_id(), pushed.get_source(), pushed.get_type()) == (own["event_id"], "billing", "invoice.paid")
+    assert [a["outcome"] for a in attempts(push_api, key, subscription["subscription_id"])] == ["delivered"] * 2
+
+
+def test_the_format_can_be_changed_and_only_a_push_subscription_has_one(
+    push_api, make_api_key, receiver, stream, run_pushes
+):
+    key, _ = make_api_key()
+    subscription = subscribe(push_api, key, receiver.url())
+    path = f"/v1/subscriptions/{subscription['subscription_id']}"
+    changed = invoke(push_api, "PATCH", path, key=key, body={"delivery": {"format": "cloudevents"}})
+    assert changed.status == 200, changed.body
+    assert changed.json["delivery"] == {"mode": "push", "url": receiver.url(), "format": "cloudevents"}
+    event = invoke(push_api, "POST", "/v1/events", key=key, body=new_event()).json
+    stream.pump()
+    run_pushes()
+    [got] = receiver.got
+    Webhook(subscription["secret"]).verify(got["body"], got["headers"])
+    assert cloudevent_pushed(got).get_id() == event["event_id"]
+    back = invoke(push_api, "PATCH", path, key=key, body={"delivery": {"format": "json"}}).json
+    assert back["delivery"]["format"] == "json"
+    assert invoke(push_api, "GET", path, key=key).json["delivery"]["format"] == "json"
+    # A pull subscription has no format: the spec refuses one on create (400); a change of it is 409.
+    with_format = {"name": "pull", "delivery": {"mode": "pull", "format": "cloudevents"}}
+    assert_problem(invoke(push_api, "POST", "/v1/subscriptions", key=key, body=with_format), 400)
+    pull = invoke(push_api, "POST", "/v1/subscriptions", key=key, body={"name": "pull"}).json
+    pull_path = f"/v1/subscriptions/{pull['subscription_id']}"
+    refused = invoke(push_api, "PATCH", pull_path, key=key, body={"delivery": {"format": "cloudevents"}})
+    assert_problem(refused, 409, "/problems/wrong-delivery-mode")
+    assert invoke(push_api, "GET", pull_path, key=key).json["delivery"] == {"mode": "pull"}
+    unknown = invoke(push_api, "PATCH", path, key=key, body={"delivery": {"format": "xml"}})
+    assert_problem(unknown, 400)
+    missing = invoke(
+        push_api,
+        "PATCH",
+        "/v1/subscriptions/00000000-0000-4000-8000-000000000000",
+        key=key,
+        body={"delivery": {"format": "json"}},
+    )
+    assert_problem(missing, 404)
 
 
 def test_one_slow_receiver_does_not_hold_up_another(push_api, make_api_key, stream, run_pushes):

@@ -1,16 +1,21 @@
 """A stateful property test of one subscription's deliveries: leases, acks, nacks, extensions, lease expiry, dead
-letters and redrive, some steps racing on threads.
+letters, redrive and replay of a time window, some steps racing on threads.
 
-The subscription and its events are created, and dead letters listed and redriven, through the Lambda handler; the
-fan-out runs on the events table's real (moto) stream. Receiving and settling go to `DeliveryService`s built by the
-composition root (triggers/services.py) but given the model's clock, so time passes only when a rule says so: leases
-of 1-5 s end at `time_passes`, never because the machine was slow. The clock starts an hour ahead of the wall
-clock, so every event created during a run is visible to it at once.
+The subscription and its events are created, dead letters listed and redriven, and windows replayed through the
+Lambda handler; the fan-out runs on the events table's real (moto) stream, and background jobs on the jobs function
+fed from the jobs queue. Receiving and settling go to `DeliveryService`s built by the composition root
+(triggers/services.py) but given the model's clock, so time passes only when a rule says so: leases of 1-5 s end at
+`time_passes`, never because the machine was slow. The clock starts an hour ahead of the wall clock, so every event
+created during a run (and every delivery a job makes receivable) is visible to it at once.
 
 The model mirrors each delivery as the table must hold it (queued, acknowledged or dead; its count, lease and
 visible_at), predicts every settle's outcome, and after every step compares itself with the table. Invariants:
 - no delivery is held by two live leases: of all the leases handed out, at most one per delivery has not ended;
-- no acknowledged delivery is received again (checked on every receive);
+- no acknowledged delivery is received again (checked on every receive), unless a replay delivered it again:
+  each event is acknowledged at most once more per replay that covered it;
+- a replay delivers each event of its window once more whatever its state (acknowledged, dead, waiting, leased),
+  and nothing else; a duplicate of its job's message changes nothing; each delivery is in exactly one state and
+  names the replay that last delivered it (nothing half-written);
 - nothing is lost: every delivery the fan-out made is acknowledged, dead or queued (pending), exactly as the model
   says; and (rule `everything_ends`) receiving and acknowledging until nothing comes leaves each acknowledged or
   dead;
@@ -21,6 +26,7 @@ rules were (never on what a race gave): a token is picked by an index into the t
 those still their delivery's lease), and a rule with nothing to act on does nothing.
 """
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -81,6 +87,7 @@ class Expected:
     state: str = QUEUED
     count: int = 0
     lease: str | None = None
+    replayed_by: str | None = None  # the job id of the last replay that delivered it again
 
 
 def deliveries_with_clock(settings, clock: Clock) -> DeliveryService:
@@ -113,9 +120,10 @@ def at_once(*calls) -> list[Any]:
     return results
 
 
-def test_subscription_deliveries_state_machine(make_api_key, settings, dynamodb_client, stream, run_jobs):
+def test_subscription_deliveries_state_machine(make_api_key, settings, dynamodb_client, queue_client, stream, run_jobs):
     clock = Clock()
     http = handler_for(settings)
+    jobs_queue_url = queue_client.get_queue_url(QueueName=settings.jobs_queue)["QueueUrl"]
     containers = [deliveries_with_clock(settings, clock) for _ in range(3)]
 
     class Deliveries(RuleBasedStateMachine):
@@ -129,6 +137,9 @@ def test_subscription_deliveries_state_machine(make_api_key, settings, dynamodb_
             self.issued: list[str] = []  # every lease token handed out, oldest first
             self.ends: dict[str, int] = {}  # lease token → when that lease ends (ended: when it was settled)
             self.acknowledged: set[str] = set()
+            self.created: dict[str, str] = {}  # event id → its created_at
+            self.acks: dict[str, int] = {}  # event id → how many acks acknowledged it
+            self.replays: dict[str, int] = {}  # event id → how many replays covered it
             self.dead_listed: list[str] = []
             self.receives = 0  # receive rules run so far: what later rules may depend on
 
@@ -230,6 +241,7 @@ def test_subscription_deliveries_state_machine(make_api_key, settings, dynamodb_
             if outcome == "acknowledged":
                 expected.state, expected.lease, expected.visible_at = ACKNOWLEDGED, None, 0
                 self.acknowledged.add(event_id)
+                self.acks[event_id] = self.acks.get(event_id, 0) + 1
                 self.ends[token] = min(self.ends[token], clock.ms)
             elif outcome == "released":
                 expected.lease, expected.visible_at = None, clock.ms + seconds * 1000
@@ -259,6 +271,7 @@ def test_subscription_deliveries_state_machine(make_api_key, settings, dynamodb_
             for event in created:
                 created_ms = int(datetime.fromisoformat(event["created_at"]).timestamp() * 1000)
                 self.expected[event["event_id"]] = Expected(visible_at=created_ms)
+                self.created[event["event_id"]] = event["created_at"]
 
         @precondition(lambda self: self.expected)
         @rule(most=max_events, timeout=timeouts)
@@ -430,7 +443,48 @@ def test_subscription_deliveries_state_machine(make_api_key, settings, dynamodb_
                 expected.visible_at = int(items[event_id]["visible_at"]["N"])
                 assert expected.visible_at <= clock.ms
 
+        @precondition(lambda self: self.expected)
+        @rule(first=st.integers(0, 255), span=st.integers(0, 255), to_now=st.booleans())
+        def replay(self, first, span, to_now):
+            """Replay a window of the events (from one's creation to another's, or to now) with a background job run
+            to its end; then hand the jobs function a duplicate of its first message."""
+            order = sorted(self.expected, key=lambda event_id: self.created[event_id])
+            start = first % len(order)
+            end = len(order) - 1 if to_now else min(start + span % len(order), len(order) - 1)
+            window = {"from": self.created[order[start]]} | ({} if to_now else {"to": self.created[order[end]]})
+            response = self.send("POST", self.path("/replay"), window)
+            assert response.status == 202, response.body
+            job_id = response.json["job_id"]
+            run_jobs()
+            replayed = order[start : end + 1]
+            job = self.send("GET", f"/v1/jobs/{job_id}").json
+            assert (job["state"], job["examined"], job["processed"], job["errors"]) == (
+                "succeeded",
+                len(replayed),
+                len(replayed),
+                [],
+            )
+            items = self.table()
+            for event_id in replayed:
+                expected = self.expected[event_id]
+                if expected.lease is not None:  # the replay ended it
+                    token = f"{event_id}.{expected.lease}"
+                    self.ends[token] = min(self.ends[token], clock.ms)
+                expected.state, expected.count, expected.lease, expected.replayed_by = QUEUED, 0, None, job_id
+                # Visible from the wall clock's now, which is before the model's.
+                expected.visible_at = int(items[event_id]["visible_at"]["N"])
+                assert expected.visible_at <= clock.ms
+                self.acknowledged.discard(event_id)
+                self.replays[event_id] = self.replays.get(event_id, 0) + 1
+            duplicate = {"tenant_id": self.tenant, "job_id": job_id, "step": 0, "cursor": None}
+            queue_client.send_message(QueueUrl=jobs_queue_url, MessageBody=json.dumps(duplicate))
+            run_jobs()  # the invariants compare the table with the model: nothing changed
+
         # Invariants
+
+        @invariant()
+        def acknowledged_at_most_once_more_per_replay(self):
+            assert all(acks <= 1 + self.replays.get(e, 0) for e, acks in self.acks.items()), (self.acks, self.replays)
 
         @invariant()
         def one_live_lease_at_most(self):
@@ -451,6 +505,7 @@ def test_subscription_deliveries_state_machine(make_api_key, settings, dynamodb_
                 state = {"lane": QUEUED, "acknowledged_at": ACKNOWLEDGED, "dead_sub": DEAD}[shape[0]]
                 assert state == expected.state, (event_id, item, expected)
                 assert int(item["delivery_count"]["N"]) == expected.count <= self.max_deliveries, (item, expected)
+                assert item.get("replayed_by", {}).get("S") == expected.replayed_by, (item, expected)
                 if state == QUEUED:
                     assert int(item["visible_at"]["N"]) == expected.visible_at, (item, expected)
                     assert item.get("lease", {}).get("S") == expected.lease, (item, expected)

@@ -32,7 +32,7 @@ def pytest_collection_modifyitems(items):
 
 @contextmanager
 def running_stage(tmp_path_factory):
-    """A local stage, as `python -m scripts.local_stage` starts it, with a per-key rate limit no test reaches."""
+    """A local stage, as `python -m scripts.local_stage` starts it, with rate limits no test reaches."""
     log_path = tmp_path_factory.mktemp("local-stage") / "stage.log"
     api_port, dynamodb_port, sqs_port, lambda_port = free_ports(4)
     with log_path.open("w") as log:
@@ -42,7 +42,11 @@ def running_stage(tmp_path_factory):
                 dynamodb_port=dynamodb_port,
                 sqs_port=sqs_port,
                 lambda_port=lambda_port,
-                rate_limit_per_minute=RATE_LIMIT_PER_MINUTE,
+                params={
+                    "rateLimitPerMinute": str(RATE_LIMIT_PER_MINUTE),
+                    # Every request comes from 127.0.0.1, and the fuzzing sends many without a valid key.
+                    "rateLimitPerAddressPerMinute": str(RATE_LIMIT_PER_MINUTE),
+                },
                 output=log,
                 progress=lambda message: None,
             )

@@ -1,6 +1,6 @@
 """The audit trail: what changed a tenant's configuration or moved its deliveries, by whom and in which request.
-Recorded: key create and revoke (by the key tool), subscription create, update, delete and secret rotation, and
-redrives. "Who" is the caller's key id (the request's context), or the key tool's operator, or `system`.
+Recorded: key create and revoke (by the key tool), subscription create, update, delete and secret rotation,
+redrives and replays. "Who" is the caller's key id (the request's context), or the key tool's operator, or `system`.
 """
 
 import uuid

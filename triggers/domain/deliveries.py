@@ -19,7 +19,7 @@ from triggers.domain.subscriptions import SubscriptionService
 from triggers.storage.dynamodb import ConditionFailed
 
 if TYPE_CHECKING:
-    from triggers.domain.model import Attempt, Subscription
+    from triggers.domain.model import Attempt, Event, Subscription
     from triggers.storage.attempts import AttemptStore
     from triggers.storage.deliveries import DeliveryStore
 
@@ -140,6 +140,24 @@ class DeliveryService:
             revived = [(subscription_id, e) for e, ok in zip(event_ids, done, strict=True) if ok]
             self.subscriptions.push.deliver(tenant_id, revived)
         return ["redriven" if redriven else "not_found" for redriven in done]
+
+    def replay(self, tenant_id: str, subscription_id: str, events: list["Event"], job_id: str) -> int:
+        """Deliver again, once for the replay `job_id`, each of these events that the subscription's filter
+        matches, whatever its delivery's state (acknowledged, dead, waiting, leased, or none yet): receivable now,
+        with a count of 0 and no lease, and for a push subscription handed to the push queue as the fan-out hands
+        a new one. How many it matched. Done again (a retried job step), it writes nothing twice; what it hands to
+        the push queue again is pushed once (a push leases the delivery first)."""
+        subscription = self.subscriptions.get(tenant_id, subscription_id)
+        deliveries = [
+            Delivery.of(event, subscription.subscription_id)
+            for event in events
+            if subscription.filter.matches(event.source, event.event_type)
+        ]
+        self.store.replay_many(deliveries, job_id, _ms(self.clock()))
+        if subscription.push is not None:
+            replayed = [(subscription.subscription_id, delivery.event_id) for delivery in deliveries]
+            self.subscriptions.push.deliver(subscription.tenant_id, replayed)
+        return len(deliveries)
 
     def attempts(
         self, tenant_id: str, subscription_id: str, limit: int, cursor: str | None

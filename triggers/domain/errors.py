@@ -26,12 +26,20 @@ class StorageUnavailable(DomainError):
 
 
 class RateLimited(DomainError):
-    """The API key has spent its requests for the current window."""
+    """A limit's requests for the current window are spent: the API key's, its tenant's, or (for requests without a
+    valid key) the client address's. The message says which (triggers/auth/rate_limits.py, POLICIES)."""
 
-    def __init__(self, limit: int, reset_seconds: int):
-        super().__init__(f"limit {limit} per minute")
+    MESSAGES = {
+        "key": "This API key has made too many requests; retry after Retry-After.",
+        "tenant": "The API keys of this tenant together have made too many requests; retry after Retry-After.",
+        "address": "Too many requests without a valid API key from this address; retry after Retry-After.",
+    }
+
+    def __init__(self, limit: int, reset_seconds: int, policy: str = "key"):
+        super().__init__(self.MESSAGES[policy])
         self.limit = limit
         self.reset_seconds = reset_seconds
+        self.policy = policy
 
 
 class SubscriptionNotFound(DomainError):
@@ -45,6 +53,11 @@ class SubscriptionLimitReached(DomainError):
 
 class JobNotFound(DomainError):
     pass
+
+
+class InvalidWindow(DomainError):
+    """A replay's time window that cannot be replayed (reversed, in the future, or past retention); the message says
+    why."""
 
 
 class InvalidPushTarget(DomainError):

@@ -247,6 +247,15 @@ class EventService:
             lambda start: self.store.list_page(tenant_id, limit, source, event_type, start, now),
         )
 
+    def in_window(
+        self, tenant_id: str, window: tuple[str, str], limit: int, start: "Position | None"
+    ) -> tuple[list[Event], "Position | None"]:
+        """A page of the tenant's live events created in `window` (its first and last moment as `created_at` text,
+        both included), oldest first, and where it ended (None: the end): the store's position, for a background
+        job to go on from, never a client's cursor."""
+        now = int(self.clock().timestamp())
+        return self.store.window_page(tenant_id, window[0], window[1], limit, start, now)
+
     @staticmethod
     def _page(
         cursors: CursorSigner, tenant_id: str, cursor: str | None, read: "PageReader"

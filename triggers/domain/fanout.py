@@ -44,17 +44,7 @@ class FanOut:
             if subscription.created_at <= event.created_at
             and subscription.filter.matches(event.source, event.event_type)
         ]
-        deliveries = [
-            Delivery(
-                tenant_id=event.tenant_id,
-                subscription_id=subscription.subscription_id,
-                event_id=event.event_id,
-                delivery_count=0,
-                expires_at=event.expires_at,
-                event=event.public(),
-            )
-            for subscription in matching
-        ]
+        deliveries = [Delivery.of(event, subscription.subscription_id) for subscription in matching]
         # Visible from the event's creation: a receive takes the oldest first.
         visible_at = int(datetime.fromisoformat(event.created_at).timestamp() * 1000)
         new = self.deliveries.insert_many(deliveries, visible_at)

@@ -85,10 +85,17 @@ class SigningSecret:
     expires_at: int | None = None
 
 
+# What a push subscription POSTs: the event's JSON (the shape of GET /v1/events/{id}), or the event as a structured
+# CloudEvent (triggers/domain/cloudevents.py).
+JSON_FORMAT = "json"
+CLOUDEVENTS_FORMAT = "cloudevents"
+
+
 @dataclass(frozen=True)
 class PushTarget:
     url: str
     secrets: tuple[SigningSecret, ...]  # the newest first
+    format: str = JSON_FORMAT
 
     def live_secrets(self, now_ms: int) -> list[str]:
         return [s.secret for s in self.secrets if s.expires_at is None or s.expires_at > now_ms]
@@ -112,7 +119,9 @@ class Subscription:
             "subscription_id": self.subscription_id,
             "name": self.name,
             "filter": self.filter.public(),
-            "delivery": {"mode": "push", "url": self.push.url} if self.push else {"mode": "pull"},
+            "delivery": {"mode": "push", "url": self.push.url, "format": self.push.format}
+            if self.push
+            else {"mode": "pull"},
             "max_deliveries": self.max_deliveries,
             "paused": self.paused,
             "paused_reason": self.paused_reason,
@@ -136,6 +145,21 @@ class Delivery:
     acknowledged_at: str | None = None
     expires_at: int = 0  # epoch seconds, the event's: DynamoDB's TTL attribute
     event: dict | None = None  # the event as created (its public fields), copied in by the fan-out
+    cloudevents_id: str | None = None  # the event's CloudEvents `id`, if it came as a CloudEvent (not public)
+    replayed_by: str | None = None  # the last replay job that delivered it again, if any
+
+    @classmethod
+    def of(cls, event: Event, subscription_id: str) -> "Delivery":
+        """A new delivery of an event in a subscription, not yet received."""
+        return cls(
+            tenant_id=event.tenant_id,
+            subscription_id=subscription_id,
+            event_id=event.event_id,
+            delivery_count=0,
+            expires_at=event.expires_at,
+            event=event.public(),
+            cloudevents_id=event.cloudevents_id,
+        )
 
 
 @dataclass(frozen=True)
@@ -179,9 +203,13 @@ class Job:
     created_at: str
     updated_at: str
     step: int = 0  # how many pages the worker has finished: a replayed message for an earlier step changes nothing
+    # A replay's: the creation times (format_time) of the first and last moment it covers, and how many of the
+    # window's events it has read so far (`processed`: how many of them it delivered again).
+    window: tuple[str, str] | None = None
+    examined: int = 0
 
     def public(self) -> dict:
-        return {
+        public = {
             "job_id": self.job_id,
             "kind": self.kind,
             "state": self.state,
@@ -191,6 +219,10 @@ class Job:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
+        if self.window is not None:
+            public["window"] = {"from": self.window[0], "to": self.window[1]}
+            public["examined"] = self.examined
+        return public
 
 
 @dataclass(frozen=True)

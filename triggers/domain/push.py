@@ -1,5 +1,7 @@
 """Push delivery: each delivery of a push subscription is POSTed to its URL, signed as Standard Webhooks says, and
-retried on a schedule until the receiver answers 2xx or the delivery has been tried `max_deliveries` times.
+retried on a schedule until the receiver answers 2xx or the delivery has been tried `max_deliveries` times. The body
+is the subscription's `format`: the event's JSON, or the event as a structured CloudEvent; the signature covers
+the body as sent, whichever it is.
 
 The deliveries table stays the truth (the same items, leases and dead letters as pull subscriptions); the push
 queue (serverless.yml, PushQueue and the `deliver` function) only says "look at this delivery now". A message is
@@ -26,8 +28,9 @@ from urllib.parse import urlsplit
 
 from standardwebhooks.webhooks import Webhook
 
+from triggers.domain import cloudevents
 from triggers.domain.errors import InvalidPushTarget
-from triggers.domain.model import Attempt, Delivery, Subscription, format_time
+from triggers.domain.model import CLOUDEVENTS_FORMAT, Attempt, Delivery, Subscription, format_time
 from triggers.storage.dynamodb import ConditionFailed
 from triggers.storage.queues import MAX_DELAY_SECONDS
 
@@ -53,9 +56,10 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def webhook_id(subscription_id: str, event_id: str) -> str:
-    """Stable per event and subscription, so a receiver can drop a retry it has handled."""
-    return "msg_" + uuid.uuid5(uuid.UUID(subscription_id), event_id).hex
+def webhook_id(subscription_id: str, event_id: str, replay: str | None = None) -> str:
+    """Stable per event and subscription, so a receiver can drop a retry it has handled. A replay's push is a new
+    message (the receiver asked for it again), so it has an id of its own, stable across that replay's tries."""
+    return "msg_" + uuid.uuid5(uuid.UUID(subscription_id), event_id if replay is None else f"{event_id}#{replay}").hex
 
 
 def address_allowed(address: str) -> bool:
@@ -186,13 +190,13 @@ class PushWorker:
 
     def _send(self, subscription: Subscription, delivery: Delivery, now: datetime) -> SendResult:
         assert subscription.push is not None
-        message_id = webhook_id(subscription.subscription_id, delivery.event_id)
-        body = _json(delivery.event)
+        message_id = webhook_id(subscription.subscription_id, delivery.event_id, delivery.replayed_by)
+        body, content_type = _body(delivery, subscription.push.format)
         signatures = " ".join(
             Webhook(secret).sign(message_id, now, body) for secret in subscription.push.live_secrets(_ms(now))
         )
         headers = {
-            "content-type": "application/json",
+            "content-type": content_type,
             "user-agent": "triggers-api-webhooks/1",
             "webhook-id": message_id,
             "webhook-timestamp": str(int(now.timestamp())),
@@ -235,7 +239,7 @@ class PushWorker:
             Attempt(
                 subscription_id=subscription.subscription_id,
                 event_id=delivery.event_id,
-                webhook_id=webhook_id(subscription.subscription_id, delivery.event_id),
+                webhook_id=webhook_id(subscription.subscription_id, delivery.event_id, delivery.replayed_by),
                 attempted_at=format_time(sent),
                 outcome=outcome,
                 duration_ms=result.duration_ms,
@@ -284,6 +288,16 @@ def _ms(moment: datetime) -> int:
 def _delay(ms: int) -> int:
     """A queue delay for a wait of `ms`: rounded up, and at most SQS's 15 minutes (a longer wait takes hops)."""
     return max(0, min(MAX_DELAY_SECONDS, -(-ms // 1000)))
+
+
+def _body(delivery: Delivery, format_: str) -> tuple[str, str]:
+    """What a push of `delivery` POSTs, and its media type: the event's JSON (its public fields, as the fan-out
+    copied them), or that event as a structured CloudEvent (as GET /v1/events/{id} answers it, without a
+    `requestid`: no request asked for it)."""
+    if format_ == CLOUDEVENTS_FORMAT:
+        assert delivery.event is not None  # the fan-out copies it into every delivery
+        return _json(cloudevents.structured(delivery.event, delivery.cloudevents_id)), cloudevents.STRUCTURED
+    return _json(delivery.event), "application/json"
 
 
 def _json(value: Any) -> str:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from triggers.domain.audit import AuditTrail
 from triggers.domain.cursors import CursorSigner
 from triggers.domain.errors import SubscriptionLimitReached, SubscriptionNotFound, WrongDeliveryMode
-from triggers.domain.model import Filter, PushTarget, SigningSecret, Subscription, format_time
+from triggers.domain.model import JSON_FORMAT, Filter, PushTarget, SigningSecret, Subscription, format_time
 from triggers.domain.push import PushScheduler, check_target, new_secret
 from triggers.storage.dynamodb import ConditionFailed
 
@@ -44,9 +44,16 @@ class SubscriptionService:
         self.audit = audit
 
     def create(
-        self, tenant_id: str, name: str, filter_: Filter, max_deliveries: int, push_url: str | None = None
+        self,
+        tenant_id: str,
+        name: str,
+        filter_: Filter,
+        max_deliveries: int,
+        push_url: str | None = None,
+        push_format: str = JSON_FORMAT,
     ) -> Subscription:
-        """A new subscription; with `push_url`, its deliveries are pushed there, signed with a new secret."""
+        """A new subscription; with `push_url`, its deliveries are pushed there in `push_format`, signed with a new
+        secret."""
         if push_url is not None:
             check_target(push_url, self.allow_private_targets)
         now = format_time(self.clock())
@@ -59,7 +66,7 @@ class SubscriptionService:
             paused=False,
             created_at=now,
             updated_at=now,
-            push=PushTarget(push_url, (SigningSecret(new_secret()),)) if push_url is not None else None,
+            push=PushTarget(push_url, (SigningSecret(new_secret()),), push_format) if push_url is not None else None,
         )
         if not self.store.insert(subscription, MAX_SUBSCRIPTIONS):
             raise SubscriptionLimitReached(MAX_SUBSCRIPTIONS)
@@ -78,14 +85,17 @@ class SubscriptionService:
         return subscriptions, self.cursors.encode((end,), tenant_id) if end else None
 
     def update(self, tenant_id: str, subscription_id: str, changes: dict) -> Subscription:
-        """`changes` holds what the request names: `filter` (a Filter), `max_deliveries`, `paused`. Resuming
-        clears why the service paused it and, for a push subscription, pushes what waited meanwhile."""
+        """`changes` holds what the request names: `filter` (a Filter), `max_deliveries`, `paused`, `format` (a
+        push subscription's only). Resuming clears why the service paused it and, for a push subscription, pushes
+        what waited meanwhile."""
         if changes.get("paused") is False:
             changes = {**changes, "paused_reason": None}
         now = self.clock()
         subscription = self.store.update(tenant_id, subscription_id, changes, format_time(now))
         if isinstance(subscription, ConditionFailed):
-            raise SubscriptionNotFound(subscription_id)
+            if subscription.existing is None:
+                raise SubscriptionNotFound(subscription_id)
+            raise WrongDeliveryMode("This subscription is pulled; only a push subscription has a format.")
         self.audit.record(tenant_id, "subscription.update", subscription_id)
         if changes.get("paused") is False and subscription.push is not None:
             self.push.sweep(subscription, int(now.timestamp() * 1000))

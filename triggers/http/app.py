@@ -22,7 +22,7 @@ from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
-from connexion.security import ApiKeySecurityHandler
+from connexion.security import NO_VALUE, ApiKeySecurityHandler
 from connexion.spec import OpenAPISpecification
 from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -143,13 +143,27 @@ def api_key_scheme(handlers: Handlers) -> type[ApiKeySecurityHandler]:
     """Connexion's API key scheme, with the spec's `x-apikeyInfoFunc` resolved by `handlers` (Connexion makes an
     instance per scheme itself, so the resolver travels in the class). Connexion also inspects the signature of
     that function twice on every request to see which keyword arguments it takes; the answer cannot change, so it
-    is kept."""
+    is kept.
+
+    Connexion answers a request without the key's header with 401 itself, without calling the key function; here
+    the function gets it as an empty key, so that it counts the request against its client address's rate limit
+    as it does an unknown key's (triggers/auth/api_keys.py). The answer is the same 401 either way."""
 
     class ApiKeyScheme(ApiKeySecurityHandler):
         _accepts_kwarg = staticmethod(functools.cache(ApiKeySecurityHandler._accepts_kwarg))
 
         def _resolve_func(self, security_scheme: dict) -> Any:
             return handlers(security_scheme[self.security_definition_key])
+
+        def _get_verify_func(self, api_key_info_func, loc, name, required_scopes):
+            verify = super()._get_verify_func(api_key_info_func, loc, name, required_scopes)
+            check = self.check_api_key(api_key_info_func)
+
+            def verify_or_count(request):
+                verified = verify(request)
+                return check(request, "", required_scopes=required_scopes) if verified is NO_VALUE else verified
+
+            return verify_or_count
 
     return ApiKeyScheme
 

@@ -1,6 +1,7 @@
 """CloudEvents 1.0 over HTTP (https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/bindings/http-protocol-binding.md):
-the event a CloudEvent stands for, the CloudEvent an event is, and binary mode read as the structured event it
-stands for.
+the event a CloudEvent stands for, which answer an Accept header asks for, and binary mode read as the structured
+event it stands for. The CloudEvent an event is (for reads and for pushes) is the domain's:
+triggers/domain/cloudevents.py.
 
 openapi.yaml declares structured mode (`application/cloudevents+json`) and batched mode
 (`application/cloudevents-batch+json`) with their schemas. Binary mode sends the data as the body, in its own
@@ -20,11 +21,10 @@ from urllib.parse import unquote
 from connexion.exceptions import BadRequestProblem, UnsupportedMediaTypeProblem
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from triggers.domain.cloudevents import STRUCTURED
 from triggers.domain.events import NewEvent
-from triggers.domain.model import Event
 from triggers.http.json_body import loads
 
-STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 # The media types whose data is JSON (the SDK's rule): application/json, text/json, and any `+json` type.
 _JSON_DATA = re.compile(r"^(application|text)/([a-z0-9.!#$&^_-]+\+)?json$")
@@ -57,28 +57,6 @@ def to_new_event(attributes: dict) -> NewEvent:
         subject=attributes.get("subject"),
         cloudevents_id=attributes["id"],
     )
-
-
-def structured(event: Event) -> dict:
-    """The event as a structured CloudEvent: its CloudEvents `id` (our `event_id` if it came in our own shape),
-    `time` as sent (else `created_at`), and our own fields as extension attributes."""
-    attributes = {
-        "specversion": "1.0",
-        "id": event.cloudevents_id or event.event_id,
-        "source": event.source,
-        "type": event.event_type,
-        "time": event.time or event.created_at,
-        "datacontenttype": "application/json",
-        "data": event.payload,
-        "eventid": event.event_id,
-        "eventstatus": event.status,
-        "expiresat": event.public()["expires_at"],
-    }
-    if event.subject is not None:
-        attributes["subject"] = event.subject
-    if event.acknowledged_at is not None:
-        attributes["acknowledgedat"] = event.acknowledged_at
-    return attributes
 
 
 def prefers_structured(accept: str | None) -> bool:

@@ -19,6 +19,7 @@ from triggers.domain.errors import (
     IdempotencyKeyReused,
     InvalidCursor,
     InvalidPushTarget,
+    InvalidWindow,
     JobNotFound,
     MissingScope,
     RateLimited,
@@ -57,10 +58,11 @@ _DOMAIN = {
     IdempotencyKeyReused: (422, "/problems/idempotency-key-reused", None),  # the exception says which key
     InvalidCursor: (400, "/problems/invalid-cursor", None),  # the exception's own message says which
     StorageUnavailable: (503, "/problems/service-unavailable", "Storage is unavailable; retry later."),
-    RateLimited: (429, "/problems/rate-limited", "This API key has made too many requests; retry after Retry-After."),
+    RateLimited: (429, "/problems/rate-limited", None),  # the exception says whose limit: key, tenant or address
     SubscriptionNotFound: (404, "/problems/not-found", "No subscription with this id."),
     SubscriptionLimitReached: (409, "/problems/subscription-limit", None),  # the exception says the limit
     JobNotFound: (404, "/problems/not-found", "No job with this id."),
+    InvalidWindow: (422, "/problems/invalid-window", None),  # the exception says what is wrong with it
     InvalidPushTarget: (422, "/problems/invalid-push-url", None),  # the exception says what is wrong
     WrongDeliveryMode: (409, "/problems/wrong-delivery-mode", None),  # the exception says which mode
     MissingScope: (403, "/problems/missing-scope", None),  # the exception names the scope

@@ -73,6 +73,12 @@ def mend_environ(environ: dict) -> None:
     multi = event.get("multiValueQueryStringParameters")
     if multi:
         environ["QUERY_STRING"] = urlencode(multi, doseq=True)
+    # The client's address is the one API Gateway saw the request come from. aws-wsgi takes the first address of
+    # X-Forwarded-For, which is whatever the client wrote there (API Gateway appends to it): anyone could be anyone
+    # to the per-address rate limit (triggers/auth/rate_limits.py).
+    source_ip = ((event.get("requestContext") or {}).get("identity") or {}).get("sourceIp")
+    if source_ip:
+        environ["REMOTE_ADDR"] = source_ip
     # API Gateway sends X-Forwarded-Port, serverless-offline does not; servers need a port either way.
     if not environ.get("SERVER_PORT"):
         environ["SERVER_PORT"] = "443" if environ.get("wsgi.url_scheme") == "https" else "80"
@@ -162,8 +168,15 @@ class WsgiAdapter:
                 body.append(message.get("body", b""))
 
         await self.app(scope, receive, send)
-        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in response_headers]
+        headers = [(_wsgi_name(name.decode("latin-1")), value.decode("latin-1")) for name, value in response_headers]
         return f"{status} {_reason(status)}", headers, b"".join(body)
+
+
+def _wsgi_name(name: str) -> str:
+    """ASGI names headers in lower case. aws-wsgi picks the answers to base64-encode (BINARY_TYPES) by the value of
+    `Content-Type`, looked up by that exact name: under `content-type` it found none, and decoding a PNG as UTF-8 made
+    the handler raise (a 502 for every favicon of the docs UI)."""
+    return "Content-Type" if name == "content-type" else name
 
 
 def _asgi_headers(environ: dict) -> list[tuple[bytes, bytes]]:

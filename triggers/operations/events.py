@@ -9,6 +9,7 @@ Connexion has validated every argument against openapi.yaml and authenticated th
 from connexion import request
 
 from triggers import context
+from triggers.domain.cloudevents import structured
 from triggers.domain.errors import DomainError
 from triggers.domain.events import Created, EventService, NewEvent
 from triggers.domain.model import WriteGrant
@@ -52,7 +53,7 @@ class Events:
     async def get_event(self, event_id: str, user: str):
         event = self.events.get_event(user, event_id)
         if cloudevents.prefers_structured(request.headers.get("accept")):
-            body = {**cloudevents.structured(event), "requestid": context.request_id()}
+            body = {**structured(event.public(), event.cloudevents_id), "requestid": context.request_id()}
             return body, 200, {"Content-Type": cloudevents.STRUCTURED}
         return json_response(event.public())
 

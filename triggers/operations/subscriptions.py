@@ -1,5 +1,5 @@
-"""/v1/subscriptions and what hangs below it: receive, ack, nack, extend, dead letters, redrive, and for push
-subscriptions the secret's rotation and the attempts.
+"""/v1/subscriptions and what hangs below it: receive, ack, nack, extend, dead letters, redrive, replay, and for
+push subscriptions the secret's rotation and the attempts.
 
 Connexion has validated every argument against openapi.yaml (and filled in the body's defaults) and authenticated
 the key before these run; `user` is the caller's tenant.
@@ -9,7 +9,7 @@ from connexion import request
 
 from triggers.domain.deliveries import DeliveryService, lease_token, time_of_ms
 from triggers.domain.jobs import JobService
-from triggers.domain.model import Delivery
+from triggers.domain.model import JSON_FORMAT, Delivery, Job
 from triggers.domain.subscriptions import SubscriptionService, filter_of
 from triggers.http.responses import json_response
 
@@ -36,6 +36,12 @@ def _outcomes(tokens: list[str], outcomes: list[str]) -> dict:
     return {"results": [{"lease_token": t, "outcome": o} for t, o in zip(tokens, outcomes, strict=True)]}
 
 
+def _started(job: Job):
+    """202: the job runs in the background; `Location` is where its progress shows."""
+    location = f"{request.scope.get('root_path', '')}/v1/jobs/{job.job_id}"
+    return json_response(job.public(), 202, {"Location": location})
+
+
 class Subscriptions:
     def __init__(self, subscriptions: SubscriptionService, deliveries: DeliveryService, jobs: JobService):
         self.subscriptions = subscriptions
@@ -45,7 +51,12 @@ class Subscriptions:
     async def create_subscription(self, body: dict, user: str):
         delivery = body["delivery"]
         subscription = self.subscriptions.create(
-            user, body["name"], filter_of(body.get("filter")), body["max_deliveries"], delivery.get("url")
+            user,
+            body["name"],
+            filter_of(body.get("filter")),
+            body["max_deliveries"],
+            delivery.get("url"),
+            delivery.get("format", JSON_FORMAT),
         )
         location = f"{request.scope.get('root_path', '')}/v1/subscriptions/{subscription.subscription_id}"
         shown_once = {"secret": subscription.push.secrets[0].secret} if subscription.push else {}
@@ -59,7 +70,11 @@ class Subscriptions:
         return json_response(self.subscriptions.get(user, subscription_id).public())
 
     async def update_subscription(self, subscription_id: str, body: dict, user: str):
-        changes = {**body, **({"filter": filter_of(body["filter"])} if "filter" in body else {})}
+        changes = {name: value for name, value in body.items() if name != "delivery"}
+        if "filter" in body:
+            changes["filter"] = filter_of(body["filter"])
+        if "delivery" in body:
+            changes["format"] = body["delivery"]["format"]
         return json_response(self.subscriptions.update(user, subscription_id, changes).public())
 
     async def rotate_secret(self, subscription_id: str, user: str):
@@ -110,10 +125,11 @@ class Subscriptions:
 
     async def redrive_dead_letters(self, subscription_id: str, body: dict, user: str):
         if body.get("all"):
-            job = self.jobs.start_redrive(user, subscription_id)
-            location = f"{request.scope.get('root_path', '')}/v1/jobs/{job.job_id}"
-            return json_response(job.public(), 202, {"Location": location})
+            return _started(self.jobs.start_redrive(user, subscription_id))
         event_ids = body["event_ids"]
         outcomes = self.deliveries.redrive(user, subscription_id, event_ids)
         results = [{"event_id": e, "outcome": o} for e, o in zip(event_ids, outcomes, strict=True)]
         return json_response({"results": results})
+
+    async def replay_subscription(self, subscription_id: str, body: dict, user: str):
+        return _started(self.jobs.start_replay(user, subscription_id, body["from"], body.get("to")))

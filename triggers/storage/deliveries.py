@@ -9,8 +9,11 @@ Keys (table definition: serverless.yml, resources.DeliveriesTable):
   `shards` lanes (by a hash of the event id), so one subscription is not held to one partition's write rate.
 - `dead` index: `dead_sub` (the subscription) and `dead_sort` (`<died_at>#<event_id>`), present only while dead.
 - `event` is the event as created (JSON of its public fields), so a receive reads no other table: a delivery
-  costs the event's size in write units, once per matching subscription.
+  costs the event's size in write units, once per matching subscription. `cloudevents_id`, the event's CloudEvents
+  `id` (only for an event created as a CloudEvent), lets a push in `cloudevents` format say it without a read.
 - An acknowledged delivery keeps its item (no lane): a replayed stream record cannot make it again.
+- `replayed_by` names the last replay job that made the delivery receivable again (triggers/domain/jobs.py): a
+  replay's write is conditional on it not being that job already, so a retried step replays nothing twice.
 - `expires_at` is the event's TTL: a delivery goes with its event.
 Index reads are eventually consistent, so every change is a conditional write on the item itself: a stale index
 entry just loses its condition.
@@ -39,6 +42,12 @@ Result = TypeVar("Result")
 # Where a dead-letter page ends: the index's sort key and the table's key of its last item.
 DeadPosition = tuple[str, str, str]
 
+_KEY_ATTRIBUTES = ("pk", "sk")
+# What a delivery holds about its event, written once: a replay keeps what the fan-out wrote.
+_AS_CREATED = ("event", "cloudevents_id")
+# What a delivery gains after it is made (a lease, an ack, a burial): a replay removes it.
+_LATER = ("lease", "acknowledged_at", "dead_sub", "dead_sort", "died_at")
+
 
 def _key(tenant_id: str, event_id: str, subscription_id: str) -> dict:
     return {"pk": {"S": f"{tenant_id}#{event_id}"}, "sk": {"S": subscription_id}}
@@ -60,6 +69,8 @@ def _from_item(item: dict) -> Delivery:
         acknowledged_at=item.get("acknowledged_at", {}).get("S"),
         expires_at=int(item.get("expires_at", {}).get("N", 0)),
         event=json.loads(item["event"]["S"]) if "event" in item else None,
+        cloudevents_id=item.get("cloudevents_id", {}).get("S"),
+        replayed_by=item.get("replayed_by", {}).get("S"),
     )
 
 
@@ -95,25 +106,31 @@ class DeliveryStore:
 
     # Fan-out
 
+    def _new_item(self, delivery: Delivery, visible_at: int) -> dict:
+        """The item of a new delivery, receivable from `visible_at`: what the fan-out writes, and a replay too."""
+        item = {
+            **_key(delivery.tenant_id, delivery.event_id, delivery.subscription_id),
+            "tenant_id": {"S": delivery.tenant_id},
+            "event_id": {"S": delivery.event_id},
+            "delivery_count": {"N": "0"},
+            "lane": {"S": lane(delivery.subscription_id, delivery.event_id, self.shards)},
+            "visible_at": {"N": str(visible_at)},
+            "expires_at": {"N": str(delivery.expires_at)},
+            "event": {"S": json.dumps(delivery.event, ensure_ascii=False, separators=(",", ":"))},
+        }
+        if delivery.cloudevents_id is not None:
+            item["cloudevents_id"] = {"S": delivery.cloudevents_id}
+        return item
+
     def insert_many(self, deliveries: list[Delivery], visible_at: int) -> int:
         """Store new deliveries (in parallel); one that exists already is left as it is. How many were new."""
 
         def insert(delivery: Delivery) -> bool:
+            item = self._new_item(delivery, visible_at)
             try:
                 with unavailable_as_domain_error():
                     self.client.put_item(
-                        TableName=self.table,
-                        Item={
-                            **_key(delivery.tenant_id, delivery.event_id, delivery.subscription_id),
-                            "tenant_id": {"S": delivery.tenant_id},
-                            "event_id": {"S": delivery.event_id},
-                            "delivery_count": {"N": "0"},
-                            "lane": {"S": lane(delivery.subscription_id, delivery.event_id, self.shards)},
-                            "visible_at": {"N": str(visible_at)},
-                            "expires_at": {"N": str(delivery.expires_at)},
-                            "event": {"S": json.dumps(delivery.event, ensure_ascii=False, separators=(",", ":"))},
-                        },
-                        ConditionExpression="attribute_not_exists(pk)",
+                        TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
                     )
             except ClientError as exc:
                 if failed_condition(exc):
@@ -330,3 +347,40 @@ class DeliveryStore:
             return not isinstance(result, ConditionFailed)
 
         return self._each(redrive, event_ids)
+
+    # Replay
+
+    def replay_many(self, deliveries: list[Delivery], job_id: str, now_ms: int) -> list[bool]:
+        """Make each delivery receivable at `now_ms` as a new one is (count 0, no lease, neither acknowledged nor
+        dead), creating its item where there is none, unless the replay `job_id` did so already (False there): one
+        conditional UpdateItem each, all at once. An existing item keeps the copy of the event the fan-out made."""
+
+        def replay(delivery: Delivery) -> bool:
+            # Every attribute of a new delivery, as the fan-out writes it (so the two cannot drift apart).
+            fresh = [
+                (name, value) for name, value in self._new_item(delivery, now_ms).items() if name not in _KEY_ATTRIBUTES
+            ]
+            sets = [
+                f"#a{n} = if_not_exists(#a{n}, :a{n})" if name in _AS_CREATED else f"#a{n} = :a{n}"
+                for n, (name, _) in enumerate(fresh)
+            ]
+            try:
+                with unavailable_as_domain_error():
+                    self.client.update_item(
+                        TableName=self.table,
+                        Key=_key(delivery.tenant_id, delivery.event_id, delivery.subscription_id),
+                        ConditionExpression="attribute_not_exists(replayed_by) OR replayed_by <> :job",
+                        UpdateExpression=f"SET replayed_by = :job, {', '.join(sets)} REMOVE {', '.join(_LATER)}",
+                        ExpressionAttributeNames={f"#a{n}": name for n, (name, _) in enumerate(fresh)},
+                        ExpressionAttributeValues={
+                            ":job": {"S": job_id},
+                            **{f":a{n}": value for n, (_, value) in enumerate(fresh)},
+                        },
+                    )
+            except ClientError as exc:
+                if failed_condition(exc):
+                    return False
+                raise
+            return True
+
+        return self._each(replay, deliveries)

@@ -34,31 +34,69 @@ _UNAVAILABLE_CODES = {
 }
 
 
-def make_client(settings: Settings, session: boto3.Session | None = None) -> "DynamoDBClient":
-    """The client every store of an app shares. Credentials and region come from the session (on Lambda, the
-    function's role); timeouts and retries from the settings."""
-    return (session or boto3.Session()).client(
-        "dynamodb",
-        endpoint_url=settings.dynamodb_endpoint_url,
-        config=Config(
-            retries={"mode": "standard", "max_attempts": settings.dynamodb_max_attempts},
-            max_pool_connections=PARALLEL_CALLS,
-            connect_timeout=settings.dynamodb_timeout_seconds,
-            read_timeout=settings.dynamodb_timeout_seconds,
-        ),
+# A connection (TCP and TLS) to a regional endpoint takes milliseconds; a send waits at most this long for one.
+CONNECT_TIMEOUT_SECONDS = 1.0
+# botocore's standard retry mode sleeps before the i-th retry at most min(base * 2 ** (i - 1), 20) s: base 1 s after
+# a throttling answer, 25 ms after anything else (a timeout included) for DynamoDB (botocore/retries/standard.py).
+_THROTTLED_BACKOFF_BASE = 1.0
+_MAX_BACKOFF = 20.0
+
+
+def _config(attempts: int, timeout: float, pool: int = 10) -> Config:
+    """Timeouts per send, and `attempts` sends per call at most, the first included. botocore's `max_attempts` counts
+    retries, not sends (max_attempts=3 is four sends); `total_max_attempts` counts sends."""
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": attempts},
+        max_pool_connections=pool,
+        connect_timeout=min(timeout, CONNECT_TIMEOUT_SECONDS),
+        read_timeout=timeout,
     )
 
 
+def longest_call_seconds(attempts: int, timeout: float) -> float:
+    """The longest one call of a client configured by `_config` can take: every send waits out its connect and read
+    timeouts, with the longest sleeps botocore may put between sends. Against a DynamoDB that accepts connections
+    and never answers it is about `attempts * timeout` (a connect succeeds at once, and timeouts are retried after
+    25 ms sleeps)."""
+    sends = attempts * (min(timeout, CONNECT_TIMEOUT_SECONDS) + timeout)
+    sleeps = sum(min(_THROTTLED_BACKOFF_BASE * 2 ** (i - 1), _MAX_BACKOFF) for i in range(1, attempts))
+    return sends + sleeps
+
+
+def make_client(settings: Settings, session: boto3.Session | None = None) -> "DynamoDBClient":
+    """The client every store of an app shares. Credentials and region come from the session (on Lambda, the
+    function's role); timeouts and sends per call from the settings."""
+    return (session or boto3.Session()).client(
+        "dynamodb",
+        endpoint_url=settings.dynamodb_endpoint_url,
+        config=_config(settings.dynamodb_max_attempts, settings.dynamodb_timeout_seconds, PARALLEL_CALLS),
+    )
+
+
+def make_counter_client(settings: Settings, session: boto3.Session | None = None) -> "DynamoDBClient":
+    """The rate-limit counter's own client: one send per call (no retry) within RATE_LIMIT_TIMEOUT_SECONDS. The
+    limiter admits a request it cannot count (triggers/auth/rate_limits.py), so a throttled or slow counter table
+    must cost a request one short wait, not the retries and timeouts of `make_client` (about 3.7 s throttled)."""
+    return (session or boto3.Session()).client(
+        "dynamodb",
+        endpoint_url=settings.dynamodb_endpoint_url,
+        config=_config(1, settings.rate_limit_timeout_seconds),
+    )
+
+
+def make_clients(settings: Settings) -> tuple["DynamoDBClient", "DynamoDBClient"]:
+    """The stores' client and the counter's, from one session: the second client reuses the service model the first
+    loaded (a few ms at a cold start, where a session of its own would cost a few hundred)."""
+    session = boto3.Session()
+    return make_client(settings, session), make_counter_client(settings, session)
+
+
 def service_client(service: str, settings: Settings, endpoint_url: str | None, session: boto3.Session | None = None):
-    """A client of another AWS service the functions use (SQS, SSM), with the same timeouts and retries."""
+    """A client of another AWS service the functions use (SQS, SSM), with the same timeouts and sends per call."""
     return (session or boto3.Session()).client(
         service,  # type: ignore[call-overload]
         endpoint_url=endpoint_url,
-        config=Config(
-            retries={"mode": "standard", "max_attempts": settings.dynamodb_max_attempts},
-            connect_timeout=settings.dynamodb_timeout_seconds,
-            read_timeout=settings.dynamodb_timeout_seconds,
-        ),
+        config=_config(settings.dynamodb_max_attempts, settings.dynamodb_timeout_seconds),
     )
 
 

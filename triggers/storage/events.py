@@ -18,7 +18,8 @@ Keys (table definitions: serverless.yml, resources.EventsTable):
   current status and one deleted since the Query is skipped. A page is short only when it skips events that expired
   but TTL has not removed yet, or the index entry of an event deleted a moment ago (a GSI lags its table), or when
   its payloads reach `PAGE_BYTES` (a Query stops at 1 MB the same way; a Lambda answers at most 6 MB). Events
-  written before these attributes existed are in none of these indexes.
+  written before these attributes existed are in none of these indexes. A replay reads a time window of
+  `list_tenant` the same way, oldest first (`window_page`).
 - `expires_at` is the TTL attribute. DynamoDB deletes expired items lazily (moto never does), so every read here
   hides them itself.
 The payload is stored as JSON text: DynamoDB numbers cannot hold every JSON number, and text round-trips exactly.
@@ -328,22 +329,7 @@ class EventStore:
         """Up to `limit` of the tenant's events in any state, newest first, and where the page ended: one Query on
         the filters' listing index, then one consistent BatchGetItem of the items it names."""
         index = LIST_INDEXES[source is not None, event_type is not None]
-        partition = {"S": _list_partition(tenant_id, source, event_type)}
-        query: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": index,
-            "KeyConditionExpression": f"{index} = :partition",
-            "ExpressionAttributeValues": {":partition": partition},
-            "Limit": limit,
-            "ScanIndexForward": False,
-        }
-        if start is not None:
-            list_sort, pk = start
-            query["ExclusiveStartKey"] = {index: partition, "list_sort": {"S": list_sort}, "pk": {"S": pk}}
-        with unavailable_as_domain_error():
-            response = self.client.query(**query)
-        positions: list[Position] = [(key["list_sort"]["S"], key["pk"]["S"]) for key in response.get("Items", [])]
-        items = self._get_items([pk for _, pk in positions])
+        positions, items, end = self._listed(index, _list_partition(tenant_id, source, event_type), limit, start)
         events: list[Event] = []
         size = 0
         for n, (_, pk) in enumerate(positions):
@@ -355,8 +341,50 @@ class EventStore:
                 return events, positions[n - 1]
             events.append(event)
             size += item_size
+        return events, end
+
+    def window_page(
+        self, tenant_id: str, first: str, last: str, limit: int, start: Position | None, now: int
+    ) -> tuple[list[Event], Position | None]:
+        """Up to `limit` index entries of the tenant's events created from `first` to `last` (both included;
+        `created_at` text), oldest first, as their live events, and where the page ended: one Query on
+        `list_tenant`, then one consistent BatchGetItem of the items it names. Its cost is the entries it reads,
+        whatever the tenant holds outside the window."""
+        # `<created_at>#<event_id>`: every id sorts before `~`, so the last moment is included whole.
+        window = (first, f"{last}#~")
+        partition = _list_partition(tenant_id, None, None)
+        positions, items, end = self._listed(LIST_INDEXES[False, False], partition, limit, start, window)
+        events = [_live(_from_item(items.get(pk)), now) for _, pk in positions]
+        return [event for event in events if event is not None], end
+
+    def _listed(
+        self, index: str, partition: str, limit: int, start: Position | None, window: tuple[str, str] | None = None
+    ) -> tuple[list[Position], dict[str, dict], Position | None]:
+        """One Query on a listing index (newest first; with a `window` of sort keys, only those between its two,
+        oldest first), then one consistent BatchGetItem of the items it names: the positions it read in order,
+        their items by key (one deleted since is absent), and where the Query ended (None: the end)."""
+        condition = f"{index} = :partition"
+        values = {":partition": {"S": partition}}
+        if window is not None:
+            condition += " AND list_sort BETWEEN :first AND :last"
+            values[":first"], values[":last"] = {"S": window[0]}, {"S": window[1]}
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "Limit": limit,
+            "ScanIndexForward": window is not None,
+        }
+        if start is not None:
+            list_sort, pk = start
+            query["ExclusiveStartKey"] = {index: {"S": partition}, "list_sort": {"S": list_sort}, "pk": {"S": pk}}
+        with unavailable_as_domain_error():
+            response = self.client.query(**query)
+        positions: list[Position] = [(key["list_sort"]["S"], key["pk"]["S"]) for key in response.get("Items", [])]
+        items = self._get_items([pk for _, pk in positions])
         last_key = response.get("LastEvaluatedKey")
-        return events, (last_key["list_sort"]["S"], last_key["pk"]["S"]) if last_key else None
+        return positions, items, (last_key["list_sort"]["S"], last_key["pk"]["S"]) if last_key else None
 
     def _get_items(self, pks: list[str]) -> dict[str, dict]:
         """The items of these keys by key, read consistently with one BatchGetItem (asked again for what it leaves

@@ -1,7 +1,9 @@
-"""The jobs table: one item per job, `pk` = `<tenant>#<job_id>` (serverless.yml, JobsTable)."""
+"""The jobs table: one item per job, `pk` = `<tenant>#<job_id>` (serverless.yml, JobsTable). A replay's item also
+holds its window (`window_from`, `window_to`) and `examined`."""
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -33,7 +35,13 @@ def _from_item(item: dict) -> Job:
         created_at=item["created_at"]["S"],
         updated_at=item["updated_at"]["S"],
         step=int(item["step"]["N"]),
+        window=(item["window_from"]["S"], item["window_to"]["S"]) if "window_from" in item else None,
+        examined=int(item.get("examined", {}).get("N", 0)),
     )
+
+
+# What a step adds to (Job's counts): each is the name of its attribute and of the job's field.
+COUNTS = ("processed", "examined")
 
 
 class JobStore:
@@ -44,25 +52,25 @@ class JobStore:
 
     def insert(self, job: Job) -> None:
         created = int(datetime.fromisoformat(job.created_at).timestamp())
+        item = {
+            **_key(job.tenant_id, job.job_id),
+            "tenant_id": {"S": job.tenant_id},
+            "job_id": {"S": job.job_id},
+            "kind": {"S": job.kind},
+            "state": {"S": job.state},
+            "subscription_id": {"S": job.subscription_id},
+            "processed": {"N": str(job.processed)},
+            "examined": {"N": str(job.examined)},
+            "errors": {"S": json.dumps(list(job.errors))},
+            "created_at": {"S": job.created_at},
+            "updated_at": {"S": job.updated_at},
+            "step": {"N": str(job.step)},
+            "expires_at": {"N": str(created + self.retention_seconds)},
+        }
+        if job.window is not None:
+            item["window_from"], item["window_to"] = {"S": job.window[0]}, {"S": job.window[1]}
         with unavailable_as_domain_error():
-            self.client.put_item(
-                TableName=self.table,
-                Item={
-                    **_key(job.tenant_id, job.job_id),
-                    "tenant_id": {"S": job.tenant_id},
-                    "job_id": {"S": job.job_id},
-                    "kind": {"S": job.kind},
-                    "state": {"S": job.state},
-                    "subscription_id": {"S": job.subscription_id},
-                    "processed": {"N": str(job.processed)},
-                    "errors": {"S": json.dumps(list(job.errors))},
-                    "created_at": {"S": job.created_at},
-                    "updated_at": {"S": job.updated_at},
-                    "step": {"N": str(job.step)},
-                    "expires_at": {"N": str(created + self.retention_seconds)},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+            self.client.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
 
     def get(self, tenant_id: str, job_id: str) -> Job | None:
         with unavailable_as_domain_error():
@@ -71,8 +79,12 @@ class JobStore:
             )
         return _from_item(item) if item else None
 
-    def finish_step(self, job: Job, processed: int, state: str, updated_at: str, errors: list[str]) -> bool:
-        """Record the job's step as done, if it was not already; False (nothing changed) if it was."""
+    def finish_step(
+        self, job: Job, state: str, updated_at: str, errors: list[str], counts: Mapping[str, int] | None = None
+    ) -> bool:
+        """Record the job's step as done, adding `counts` (of COUNTS) to the job's, if it was not already; False
+        (nothing changed) if it was."""
+        counts = counts or {}
         try:
             with unavailable_as_domain_error():
                 self.client.update_item(
@@ -80,14 +92,15 @@ class JobStore:
                     Key=_key(job.tenant_id, job.job_id),
                     ConditionExpression="#step = :step",
                     UpdateExpression=(
-                        "SET #step = :next, #state = :state, updated_at = :at, #errors = :errors ADD #processed :n"
+                        "SET #step = :next, #state = :state, updated_at = :at, #errors = :errors ADD "
+                        + ", ".join(f"#{name} :{name}" for name in COUNTS)
                     ),
-                    # Each of these is one of DynamoDB's reserved words.
+                    # Most of these are DynamoDB's reserved words.
                     ExpressionAttributeNames={
                         "#step": "step",
                         "#state": "state",
                         "#errors": "errors",
-                        "#processed": "processed",
+                        **{f"#{name}": name for name in COUNTS},
                     },
                     ExpressionAttributeValues={
                         ":step": {"N": str(job.step)},
@@ -95,7 +108,7 @@ class JobStore:
                         ":state": {"S": state},
                         ":at": {"S": updated_at},
                         ":errors": {"S": json.dumps(errors)},
-                        ":n": {"N": str(processed)},
+                        **{f":{name}": {"N": str(counts.get(name, 0))} for name in COUNTS},
                     },
                 )
         except ClientError as exc:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from triggers.domain.model import Filter, PushTarget, SigningSecret, Subscription
+from triggers.domain.model import JSON_FORMAT, Filter, PushTarget, SigningSecret, Subscription
 from triggers.storage.dynamodb import ConditionFailed, failed_condition, unavailable_as_domain_error
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ def _to_item(subscription: Subscription) -> dict:
     }
     if subscription.push:
         item["push_url"] = {"S": subscription.push.url}
+        item["push_format"] = {"S": subscription.push.format}
         item["secrets"] = _secrets_value(subscription.push.secrets)
     return item
 
@@ -59,6 +60,7 @@ def _from_item(item: dict) -> Subscription:
         push=PushTarget(
             item["push_url"]["S"],
             tuple(SigningSecret(s["secret"], s["expires_at"]) for s in json.loads(item["secrets"]["S"])),
+            item.get("push_format", {}).get("S", JSON_FORMAT),  # a subscription made before formats: json
         )
         if "push_url" in item
         else None,
@@ -151,8 +153,9 @@ class SubscriptionStore:
         updated_at: str,
         secrets_were: tuple[SigningSecret, ...] | None = None,
     ) -> Subscription | ConditionFailed[Subscription]:
-        """Apply `changes` (filter, max_deliveries, paused, paused_reason (None removes it), secrets); the
-        subscription as changed, or the refusal if there is none or (with `secrets_were`) its secrets changed."""
+        """Apply `changes` (filter, max_deliveries, paused, paused_reason (None removes it), secrets, format); the
+        subscription as changed, or the refusal if there is none, (with `secrets_were`) its secrets changed, or
+        (with `format`) it is not pushed."""
         names, values, sets, removes = {}, {":updated_at": {"S": updated_at}}, ["updated_at = :updated_at"], []
         if "filter" in changes:
             values[":filter"] = {"S": json.dumps(changes["filter"].public(), separators=(",", ":"))}
@@ -173,6 +176,10 @@ class SubscriptionStore:
             values[":secrets"] = _secrets_value(changes["secrets"])
             sets.append("secrets = :secrets")
         condition = "attribute_exists(pk)"
+        if "format" in changes:
+            values[":format"] = {"S": changes["format"]}
+            sets.append("push_format = :format")
+            condition += " AND attribute_exists(push_url)"
         if secrets_were is not None:
             values[":secrets_were"] = _secrets_value(secrets_were)
             condition += " AND secrets = :secrets_were"
