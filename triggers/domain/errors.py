@@ -13,6 +13,10 @@ class AlreadyAcknowledged(DomainError):
     pass
 
 
+class EventTooLarge(DomainError):
+    """The event as it would be stored is over what storage holds in one item; the message says by how much."""
+
+
 class IdempotencyKeyReused(DomainError):
     pass
 

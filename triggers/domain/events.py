@@ -15,6 +15,7 @@ from triggers.domain.errors import (
     DomainError,
     EventNotAllowed,
     EventNotFound,
+    EventTooLarge,
     IdempotencyKeyReused,
     RetentionTooLong,
 )
@@ -30,10 +31,6 @@ ANY_WRITE = WriteGrant()  # a key without write restrictions
 
 # Stripe's window: a key is answered as before for at least this long, whatever happens to its event.
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
-
-
-class EventTooLarge(DomainError):
-    """The event as it would be stored is over what storage holds in one item; the message says by how much."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from triggers.domain.errors import (
     DomainError,
     EventNotAllowed,
     EventNotFound,
+    EventTooLarge,
     IdempotencyKeyReused,
     InvalidCursor,
     InvalidPushTarget,
@@ -29,7 +30,6 @@ from triggers.domain.errors import (
     SubscriptionNotFound,
     WrongDeliveryMode,
 )
-from triggers.domain.events import EventTooLarge
 
 logger = logging.getLogger(__name__)
 

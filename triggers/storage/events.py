@@ -35,8 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from triggers.domain.errors import StorageUnavailable
-from triggers.domain.events import EventTooLarge
+from triggers.domain.errors import EventTooLarge, StorageUnavailable
 from triggers.domain.model import ACKNOWLEDGED, PENDING, Event, IdempotencyRecord
 from triggers.storage.dynamodb import ConditionFailed, error_code, failed_condition, unavailable_as_domain_error
 
