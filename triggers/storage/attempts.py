@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from triggers.domain.model import Attempt
-from triggers.storage.dynamodb import unavailable_as_domain_error
+from triggers.storage.dynamodb import newest_first, unavailable_as_domain_error
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -52,17 +52,7 @@ class AttemptStore:
     def page(self, subscription_id: str, limit: int, start: str | None) -> tuple[list[Attempt], str | None]:
         """Up to `limit` attempts, newest first, after `start` (a sort key), and the last sort key if there may be
         more."""
-        query: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": _partition(subscription_id)}},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if start is not None:
-            query["ExclusiveStartKey"] = {"pk": {"S": _partition(subscription_id)}, "sk": {"S": start}}
-        with unavailable_as_domain_error():
-            response = self.client.query(**query)
+        items, last = newest_first(self.client, self.table, _partition(subscription_id), limit, start)
         attempts = [
             Attempt(
                 subscription_id=subscription_id,
@@ -76,7 +66,6 @@ class AttemptStore:
                 error=item.get("error", {}).get("S"),
                 next_attempt_at=item.get("next_attempt_at", {}).get("S"),
             )
-            for item in response.get("Items", [])
+            for item in items
         ]
-        last: Any = response.get("LastEvaluatedKey")
-        return attempts, last["sk"]["S"] if last else None
+        return attempts, last

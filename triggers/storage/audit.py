@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from triggers.domain.model import AuditEntry
-from triggers.storage.dynamodb import unavailable_as_domain_error
+from triggers.storage.dynamodb import newest_first, unavailable_as_domain_error
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -39,17 +39,7 @@ class AuditStore:
 
     def page(self, tenant_id: str, limit: int, start: str | None) -> tuple[list[AuditEntry], str | None]:
         """Up to `limit` entries, newest first, after `start` (a sort key); the last sort key if there may be more."""
-        query: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :tenant",
-            "ExpressionAttributeValues": {":tenant": {"S": tenant_id}},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if start is not None:
-            query["ExclusiveStartKey"] = {"pk": {"S": tenant_id}, "sk": {"S": start}}
-        with unavailable_as_domain_error():
-            response = self.client.query(**query)
+        items, last = newest_first(self.client, self.table, tenant_id, limit, start)
         entries = [
             AuditEntry(
                 tenant_id=tenant_id,
@@ -60,7 +50,6 @@ class AuditStore:
                 target=item["target"]["S"],
                 request_id=item.get("request_id", {}).get("S"),
             )
-            for item in response.get("Items", [])
+            for item in items
         ]
-        last: Any = response.get("LastEvaluatedKey")
-        return entries, last["sk"]["S"] if last else None
+        return entries, last

@@ -128,3 +128,23 @@ def unavailable_as_domain_error() -> Iterator[None]:
     except (BotoConnectionError, HTTPClientError) as exc:
         logger.warning("DynamoDB unreachable: %s", type(exc).__name__)
         raise StorageUnavailable(type(exc).__name__) from exc
+
+
+def newest_first(
+    client: "DynamoDBClient", table: str, partition: str, limit: int, start: str | None
+) -> tuple[list[dict], str | None]:
+    """Up to `limit` items of one partition (`pk`), newest first (descending `sk`), after the sort key `start`; and
+    the last sort key read if there may be more. One Query."""
+    query: dict = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": partition}},
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if start is not None:
+        query["ExclusiveStartKey"] = {"pk": {"S": partition}, "sk": {"S": start}}
+    with unavailable_as_domain_error():
+        response = client.query(**query)
+    last = response.get("LastEvaluatedKey")
+    return response.get("Items", []), last["sk"]["S"] if last else None
