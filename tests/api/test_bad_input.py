@@ -3,6 +3,7 @@ exactly."""
 
 import base64
 import json
+import logging
 import uuid
 
 import pytest
@@ -213,16 +214,19 @@ def test_an_event_that_is_no_request_is_400(lambda_handler, make_api_key, change
     assert_problem(response, 400)
 
 
-def test_a_surrogate_in_a_header_or_the_path_is_like_any_other_character(lambda_handler, make_api_key, caplog):
+def test_a_surrogate_in_a_header_or_the_path_is_like_any_other_character(lambda_handler, make_api_key):
     key, _ = make_api_key()
     event = raw_event(key)
     event["headers"]["X-Note"] = "\ud800"
-    assert lambda_handler(event, None)["statusCode"] == "201"
-    event = rest_event("GET", f"/v1/events/{SOME_ID[:-1]}\ud800", headers={"X-API-Key": key})
-    assert lambda_handler(event, None)["statusCode"] == "400"
-    # Our JSON log lines escape it; pytest's own copy of the records does not, and a pytest-xdist worker cannot send
-    # a report holding a lone surrogate to the controller (UTF-8 only).
-    caplog.clear()
+    bad_path = rest_event("GET", f"/v1/events/{SOME_ID[:-1]}\ud800", headers={"X-API-Key": key})
+    # No log records: our JSON lines escape the surrogate, but pytest keeps the records' text for the test's report,
+    # and a pytest-xdist worker cannot send a report holding a lone surrogate (UTF-8 only).
+    logging.disable(logging.CRITICAL)
+    try:
+        assert lambda_handler(event, None)["statusCode"] == "201"
+        assert lambda_handler(bad_path, None)["statusCode"] == "400"
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def numbers_body(size: int) -> str:
