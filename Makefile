@@ -59,8 +59,18 @@ $(ZAPIER_APP)/node_modules/.installed: $(ZAPIER_APP)/package.json $(ZAPIER_APP)/
 
 zapier: $(ZAPIER_APP)/node_modules/.installed ## install the Zapier app's packages (integrations/zapier) with Node 24 from .venv
 
+# pytest-xdist: one worker per core. The local stage's tests and the deploy checks each keep to one worker (their
+# conftest.py groups them), so the stage starts and each stage is packaged once; everything else is shared out.
+# The load tests run afterwards, alone: 24 clients on a stage whose moto shares its core with another worker fell
+# behind (504s); they start a stage of their own anyway.
+PYTEST_WORKERS ?= auto
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
+LOAD_TESTS := tests/stage/test_load.py
+TEST_PATH := PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(CHECKOV_VENV)/bin:$$PATH"
+
 test: setup zapier lint ## run every check: lint, types, unit, API, contract, deploy, local stage, Zapier app
-	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(CHECKOV_VENV)/bin:$$PATH" $(BIN)/python -m pytest
+	$(TEST_PATH) $(BIN)/python -m pytest $(PARALLEL) --ignore=$(LOAD_TESTS); status=$$?; \
+	$(TEST_PATH) $(BIN)/python -m pytest $(LOAD_TESTS) || status=$$?; exit $$status
 
 run: $(BIN)/.installed node_modules/.installed ## the local stage: API + embedded DynamoDB, dev key, URLs, curl line (Ctrl-C stops it)
 	$(BIN)/python -m scripts.local_stage $(ARGS)
@@ -83,7 +93,7 @@ FAST_TESTS := --ignore=tests/deploy --ignore=tests/stage --ignore=tests/contract
 	--ignore=tests/properties
 
 check: lint ## lint, types and the fast tests (about three minutes): run it before every commit
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(FAST_TESTS) $(ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PARALLEL) $(FAST_TESTS) $(ARGS)
 
 # Both lock files come from pyproject.toml (the one declaration), with hashes. requirements-dev.txt is resolved first
 # (everything, for Python 3.13 on Linux x86_64); requirements.txt, the Lambda's, takes its versions from it (-c), so

@@ -46,6 +46,7 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if HERE in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.deploy)
+            item.add_marker(pytest.mark.xdist_group("deploy"))  # one pytest-xdist worker: the packages made once
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if HERE in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.stage)
+            item.add_marker(pytest.mark.xdist_group("stage"))  # one pytest-xdist worker: the session stage made once
 
 
 @contextmanager
