@@ -1,6 +1,5 @@
 """Every operation that needs a key refuses a request without a valid one, with one and the same answer."""
 
-
 import pytest
 
 from tests.support import assert_problem, new_event
