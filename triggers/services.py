@@ -14,9 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import boto3
+from botocore.config import Config
+
 from triggers import logs
 from triggers.auth.api_keys import Authenticator
 from triggers.auth.rate_limits import RateLimits
+from triggers.canary import BeforeTrafficCheck
 from triggers.domain.audit import AuditTrail
 from triggers.domain.cursors import CursorSigner, parse_secrets
 from triggers.domain.deliveries import DeliveryService
@@ -141,3 +145,21 @@ def create_workers(
     """The services of a stream or queue function's container."""
     logs.configure(settings.log_level)
     return build_services(settings, dynamodb, sqs, ssm)
+
+
+# The before-traffic hook invokes the new version and waits for its answer: longer than the api function's timeout
+# (25 s; a first invocation of a SnapStart version also restores it), one send (a health check is not retried).
+HOOK_INVOKE_TIMEOUT_SECONDS = 60
+
+
+def create_before_traffic_check(settings: Settings, session: boto3.Session | None = None) -> BeforeTrafficCheck:
+    """The `beforeTraffic` function's container: a CodeDeploy client and a Lambda client, no table, no secret
+    (triggers/canary.py)."""
+    logs.configure(settings.log_level)
+    session = session or boto3.Session()
+    codedeploy = session.client("codedeploy", config=Config(retries={"mode": "standard", "total_max_attempts": 3}))
+    invoker = session.client(
+        "lambda",
+        config=Config(read_timeout=HOOK_INVOKE_TIMEOUT_SECONDS, retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+    return BeforeTrafficCheck(codedeploy, invoker, settings.stage)

@@ -132,7 +132,8 @@ def test_prod_needs_confirmation(moto_endpoint):
         (["list", "--stage", "no-such-stage"], "ResourceNotFoundException"),
     ],
 )
-def test_failures_are_one_clear_line_and_exit_1(moto_endpoint, args, message):
+def test_failures_are_one_clear_line_and_exit_1(moto_endpoint, dynamodb_client, args, message):
+    # dynamodb_client: the stage's tables exist, whichever tests ran before on this pytest-xdist worker.
     result = keys_cli(*args, "--endpoint-url", moto_endpoint)
     assert result.returncode == 1
     assert message in result.stderr

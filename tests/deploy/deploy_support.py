@@ -82,7 +82,7 @@ class Package:
 
     def function_of(self, name: str) -> dict:
         """The Lambda function resource of `functions.<name>` (osls names it <Name>LambdaFunction)."""
-        return self.update_template["Resources"][f"{name.capitalize()}LambdaFunction"]
+        return self.update_template["Resources"][f"{name[0].upper()}{name[1:]}LambdaFunction"]
 
     def resources(self, resource_type: str) -> dict:
         return {k: v for k, v in self.update_template["Resources"].items() if v["Type"] == resource_type}

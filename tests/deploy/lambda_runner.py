@@ -200,6 +200,7 @@ def main(request_path, result_path):
                 body=item.get("body"),
                 query=item.get("query"),
             )
+    # "import": the entry point imports and builds its container (above), nothing is called.
     if scenario == "event":
         function = handler_module.rsplit(".", 1)[-1].removesuffix("_handler")
         result["handler_result"] = entry.handler(request["event"], LambdaContext(function))

@@ -77,11 +77,15 @@ def test_no_failed_iam_check(reports):
         assert not failed
 
 
-def test_iam_checks_really_ran_on_the_function_role(reports):
+def test_iam_checks_really_ran_on_every_role(reports, request, packages):
+    """The functions' role; on prod the canary's two roles too (CodeDeploy's, the hook's: scripts/canary_glue.cjs)."""
     _, joined = reports
     passed = {(c["check_id"], c["resource"]) for c in joined["passed_checks"]}
-    for check in IAM_CHECKS:
-        assert (check, "AWS::IAM::Role.IamRoleLambdaExecution") in passed, check
+    roles = packages(request.node.callspec.params["reports"]).resources("AWS::IAM::Role")
+    assert "IamRoleLambdaExecution" in roles
+    for role in roles:
+        for check in IAM_CHECKS:
+            assert (check, f"AWS::IAM::Role.{role}") in passed, (check, role)
 
 
 def test_queues_are_encrypted_with_sse_sqs(reports, packages):

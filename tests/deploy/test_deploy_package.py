@@ -357,6 +357,7 @@ def test_function_configuration(package):
         "FanoutLambdaFunction",
         "JobsLambdaFunction",
         "DeliverLambdaFunction",
+        "BeforeTrafficLambdaFunction",  # the canary's hook (test_the_canary_on_prod_and_not_on_dev)
     }
 
 
@@ -468,7 +469,9 @@ def test_the_function_role_grants_only_what_the_code_uses(package):
     # osls's default: one role, whatever the number of functions (per-function roles need a plugin or a role
     # written by hand): each function may do what any of the four does.
     roles = package.resources("AWS::IAM::Role")
-    assert set(roles) == {"IamRoleLambdaExecution"}  # no custom resource role (roleManagedExternally)
+    # No custom resource role (roleManagedExternally); the canary's two roles where it is on (test_the_canary_roles).
+    canary_roles = {"CodeDeployServiceRole", "BeforeTrafficHookRole"} if package.stage == "prod" else set()
+    assert set(roles) == {"IamRoleLambdaExecution", *canary_roles}
     for name in ("api", "fanout", "jobs", "deliver"):
         assert package.function_of(name)["Properties"]["Role"] == {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}
     assert "ManagedPolicyArns" not in role["Properties"]
@@ -621,6 +624,27 @@ def test_staging_and_prod_need_their_cors_origins(serverless_environment, stage)
     assert f"corsOrigins is required on stage {stage}" in result.stdout + result.stderr
     config = print_config(serverless_environment, "--stage", stage, "--param=corsOrigins=https://ops.example.com")
     assert config["provider"]["environment"]["CORS_ORIGINS"] == "https://ops.example.com"  # --param works too
+    # Both have the canary (prod's is packaged: test_the_canary_on_prod_and_not_on_dev); staging's is shorter.
+    assert config["custom"]["deploymentSettings"]["stages"] == [stage]
+    shifting = {"staging": "Canary10Percent5Minutes", "prod": "Canary10Percent10Minutes"}[stage]
+    assert config["functions"]["api"]["deploymentSettings"]["type"] == shifting
+    assert config["functions"]["api"]["snapStart"] is True  # the canary's published version
+
+
+def test_the_canary_needs_snapstart(serverless_environment):
+    """osls publishes a version only with SnapStart (versionFunctions: false): without one there is nothing to shift
+    traffic to, so the package stops before building anything."""
+    result = subprocess.run(
+        [*SERVERLESS, "package", "--stage", "prod", "--param=snapStart=false", "--package", "/nonexistent/never"],
+        cwd=REPO,
+        env=serverless_environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "canary needs snapStart on stage prod" in result.stdout + result.stderr
 
 
 # The edge: CORS on API Gateway's own answers, compression, binary types, WAF ----------------------------------
@@ -889,8 +913,10 @@ def test_tracing_is_a_stage_option_off_by_default(package):
 
 def test_snapstart_is_a_stage_option_on_in_prod(package):
     """`snapStart` (staging and prod: on) snapshots the api function's published versions. osls then publishes one
-    per deploy, replacing the last (no Retain), behind the alias `snapstart`, which API Gateway invokes: the
-    unqualified function would never start from a snapshot. Off, none of it; the workers never have it."""
+    per deploy, replacing the last (no Retain), behind an alias which API Gateway invokes: the unqualified function
+    would never start from a snapshot. With the canary (prod) that alias is the canary's `Live`, the only one:
+    osls's `snapstart` is gone and the permission and the integrations name `Live` (scripts/canary_glue.cjs). Off,
+    none of it; the workers never have it."""
     api = package.function["Properties"]
     versions = package.resources("AWS::Lambda::Version")
     aliases = package.resources("AWS::Lambda::Alias")
@@ -902,14 +928,17 @@ def test_snapstart_is_a_stage_option_on_in_prod(package):
         ((version_id, version),) = versions.items()
         assert version["Properties"]["FunctionName"] == {"Ref": "ApiLambdaFunction"}
         assert "DeletionPolicy" not in version
-        (alias,) = aliases.values()
+        ((alias_id, alias),) = aliases.items()
+        assert alias_id == "ApiLambdaFunctionAliasLive"
         assert alias["Properties"] == {
             "FunctionName": {"Ref": "ApiLambdaFunction"},
             "FunctionVersion": {"Fn::GetAtt": [version_id, "Version"]},
-            "Name": "snapstart",
+            "Name": "Live",
         }
-        assert permission["Properties"]["FunctionName"] == {"Fn::Join": [":", [arn, "snapstart"]]}
-        assert all(uri["Fn::Join"][1][-4:] == [arn, ":", "snapstart", "/invocations"] for uri in uris)
+        assert permission["Properties"]["FunctionName"] == {"Ref": alias_id}
+        assert all(uri["Fn::Join"][1][-2:] == [{"Ref": alias_id}, "/invocations"] for uri in uris)
+        text = json.dumps(package.update_template)
+        assert "ApiSnapStartLambdaAlias" not in text and '"snapstart"' not in text
     else:
         assert "SnapStart" not in api
         assert not versions and not aliases
@@ -917,6 +946,239 @@ def test_snapstart_is_a_stage_option_on_in_prod(package):
         assert all(uri["Fn::Join"][1][-2:] == [arn, "/invocations"] for uri in uris)
     for name in ("fanout", "jobs", "deliver"):
         assert "SnapStart" not in package.function_of(name)["Properties"]
+
+
+# The canary (prod; staging in test_staging_and_prod_need_their_cors_origins; none on dev) ------------------------
+
+
+def test_the_canary_on_prod_and_not_on_dev(package):
+    """The api function's new versions go through CodeDeploy on prod: the hook first, 10 % for 10 minutes, rolled back
+    by the API's 5xx alarm or the function's errors alarm. Dev deploys at once: no CodeDeploy resource at all."""
+    resources = package.update_template["Resources"]
+    applications = package.resources("AWS::CodeDeploy::Application")
+    groups = package.resources("AWS::CodeDeploy::DeploymentGroup")
+    hook = package.function_of("beforeTraffic")
+    assert hook["Properties"]["Handler"] == "handlers/before_traffic_handler.handler"
+    assert hook["Properties"]["FunctionName"] == f"{SERVICE}-{package.stage}-beforeTraffic"
+    assert hook["Properties"]["Timeout"] == 150  # two invocations of the new version, 60 s each at most
+    if package.stage != "prod":
+        assert not applications and not groups
+        assert not [r for r in resources.values() if "UpdatePolicy" in r]
+        assert package.state["service"]["custom"]["deploymentSettings"]["stages"] == ["(no canary)"]
+        assert hook["Properties"]["Role"] == {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}  # idle there
+        return
+    ((application_id, application),) = applications.items()
+    assert application["Properties"] == {"ComputePlatform": "Lambda", "ApplicationName": {"Ref": "AWS::StackName"}}
+    ((group_id, group),) = groups.items()
+    assert group_id == "ApiLambdaFunctionDeploymentGroup"
+    assert group["Properties"] == {
+        "ApplicationName": {"Ref": application_id},
+        "DeploymentGroupName": f"{SERVICE}-{package.stage}-ApiLambdaFunctionDeploymentGroup",
+        "DeploymentConfigName": {
+            "Fn::Sub": ["CodeDeployDefault.Lambda${ConfigName}", {"ConfigName": "Canary10Percent10Minutes"}]
+        },
+        "DeploymentStyle": {"DeploymentType": "BLUE_GREEN", "DeploymentOption": "WITH_TRAFFIC_CONTROL"},
+        "AutoRollbackConfiguration": {
+            "Enabled": True,
+            "Events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"],
+        },
+        "AlarmConfiguration": {
+            "Enabled": True,
+            "Alarms": [{"Name": {"Ref": "Api5xxRateAlarm"}}, {"Name": {"Ref": "ApiErrorsAlarm"}}],
+        },
+        "ServiceRoleArn": {"Fn::GetAtt": ["CodeDeployServiceRole", "Arn"]},
+    }
+    alias = resources["ApiLambdaFunctionAliasLive"]
+    assert alias["UpdatePolicy"] == {
+        "CodeDeployLambdaAliasUpdate": {
+            "ApplicationName": {"Ref": application_id},
+            "DeploymentGroupName": {"Ref": group_id},
+            "BeforeAllowTrafficHook": {"Ref": "BeforeTrafficLambdaFunction"},
+        }
+    }
+    # The hook's new code and role before CodeDeploy calls it: the update policy's Ref orders them (no DependsOn).
+    assert "DependsOn" not in alias
+
+
+def test_the_canarys_alarms_watch_the_api(package):
+    """The two alarms that roll a canary back are the API stage's 5xx share and the api function's errors."""
+    resources = package.update_template["Resources"]
+    api = {"ApiName": f"{SERVICE}-{package.stage}", "Stage": package.stage}
+    assert simple_alarm(resources["Api5xxRateAlarm"]["Properties"])[:3] == ("AWS/ApiGateway", "5XXError", api)
+    errors = simple_alarm(resources["ApiErrorsAlarm"]["Properties"])
+    assert errors[:3] == ("AWS/Lambda", "Errors", {"FunctionName": f"{SERVICE}-{package.stage}-api"})
+
+
+def sub(text: str) -> dict:
+    return {"Fn::Sub": text}
+
+
+def lambda_arn(name: str) -> str:
+    return f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{name}"
+
+
+def test_the_canary_roles(package):
+    """CodeDeploy's role and the hook's hold exactly what each does, on this stage's resources (no managed policy:
+    the plugin's default role would hold AWSLambda_FullAccess); the functions' role gets nothing from the canary."""
+    if package.stage != "prod":
+        return
+    resources = package.update_template["Resources"]
+    prefix = f"{SERVICE}-{package.stage}"
+    codedeploy = resources["CodeDeployServiceRole"]["Properties"]
+    assert "ManagedPolicyArns" not in codedeploy
+    assert codedeploy["RoleName"] == sub("${AWS::StackName}-${AWS::Region}-codeDeployRole")
+    assert codedeploy["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": ["sts:AssumeRole"], "Effect": "Allow", "Principal": {"Service": ["codedeploy.amazonaws.com"]}}
+    ]
+    ((policy,),) = [codedeploy["Policies"]]
+    alarm = "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:"
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": ["cloudwatch:DescribeAlarms"],
+            "Resource": [sub(alarm + "${Api5xxRateAlarm}"), sub(alarm + "${ApiErrorsAlarm}")],
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["lambda:GetAlias", "lambda:UpdateAlias", "lambda:GetProvisionedConcurrencyConfig"],
+            "Resource": [sub(lambda_arn(f"{prefix}-api")), sub(lambda_arn(f"{prefix}-api") + ":*")],
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["lambda:InvokeFunction"],
+            "Resource": [sub(lambda_arn(f"{prefix}-beforeTraffic")), sub(lambda_arn(f"{prefix}-beforeTraffic") + ":*")],
+        },
+    ]
+    hook_role = resources["BeforeTrafficHookRole"]["Properties"]
+    assert hook_role["RoleName"] == sub("${AWS::StackName}-${AWS::Region}-beforeTrafficRole")
+    assert hook_role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}
+    ]
+    ((policy,),) = [hook_role["Policies"]]
+    codedeploy_arn = "arn:${AWS::Partition}:codedeploy:${AWS::Region}:${AWS::AccountId}"
+    application = "TriggersapiprodDeploymentApplication"
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [
+                sub(
+                    "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+                    f"/aws/lambda/{prefix}-beforeTraffic:*"
+                )
+            ],
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["codedeploy:GetDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus"],
+            "Resource": [
+                sub(f"{codedeploy_arn}:deploymentgroup:${{{application}}}/${{ApiLambdaFunctionDeploymentGroup}}")
+            ],
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["codedeploy:GetApplicationRevision"],
+            "Resource": [sub(f"{codedeploy_arn}:application:${{{application}}}")],
+        },
+        {"Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": [sub(lambda_arn(f"{prefix}-api") + ":*")]},
+    ]
+    assert package.function_of("beforeTraffic")["Properties"]["Role"] == {
+        "Fn::GetAtt": ["BeforeTrafficHookRole", "Arn"]
+    }
+    shared = json.dumps(resources["IamRoleLambdaExecution"])
+    assert "codedeploy" not in shared and "lambda:InvokeFunction" not in shared
+
+
+# The deploy role (docs/iam/): what a deploy of these templates needs, for each kind of resource in them.
+DEPLOY_ACTIONS = {
+    "AWS::S3::Bucket": ["s3:CreateBucket", "s3:PutEncryptionConfiguration", "s3:PutBucketPublicAccessBlock"],
+    "AWS::S3::BucketPolicy": ["s3:PutBucketPolicy"],
+    "AWS::IAM::Role": ["iam:CreateRole", "iam:PutRolePolicy", "iam:PassRole"],
+    "AWS::Logs::LogGroup": ["logs:CreateLogGroup", "logs:PutRetentionPolicy"],
+    "AWS::Lambda::Function": [
+        "lambda:CreateFunction",
+        "lambda:UpdateFunctionCode",
+        "lambda:UpdateFunctionConfiguration",
+    ],
+    "AWS::Lambda::Version": ["lambda:PublishVersion"],
+    "AWS::Lambda::Alias": ["lambda:CreateAlias", "lambda:UpdateAlias"],
+    "AWS::Lambda::Permission": ["lambda:AddPermission", "lambda:RemovePermission"],
+    "AWS::Lambda::EventSourceMapping": ["lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping"],
+    "AWS::ApiGateway::RestApi": ["apigateway:POST", "apigateway:PATCH"],
+    "AWS::ApiGateway::Resource": ["apigateway:POST"],
+    "AWS::ApiGateway::Method": ["apigateway:PUT"],
+    "AWS::ApiGateway::Deployment": ["apigateway:POST"],
+    "AWS::ApiGateway::GatewayResponse": ["apigateway:PUT"],
+    "AWS::DynamoDB::Table": ["dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:UpdateTimeToLive"],
+    "AWS::SQS::Queue": ["sqs:CreateQueue", "sqs:SetQueueAttributes"],
+    "AWS::SNS::Topic": ["sns:CreateTopic"],
+    "AWS::SNS::Subscription": ["sns:Subscribe"],
+    "AWS::CloudWatch::Alarm": ["cloudwatch:PutMetricAlarm"],
+    "AWS::CloudWatch::Dashboard": ["cloudwatch:PutDashboard"],
+    "AWS::WAFv2::WebACL": ["wafv2:CreateWebACL", "wafv2:UpdateWebACL"],
+    "AWS::WAFv2::WebACLAssociation": ["wafv2:AssociateWebACL", "apigateway:SetWebACL"],
+    "AWS::CodeDeploy::Application": ["codedeploy:CreateApplication"],
+    "AWS::CodeDeploy::DeploymentGroup": ["codedeploy:CreateDeploymentGroup", "codedeploy:CreateDeployment"],
+}
+
+
+def deploy_policy() -> dict:
+    return json.loads((REPO / "docs" / "iam" / "deploy-policy.json").read_text())
+
+
+def test_the_deploy_role_covers_every_kind_of_resource(package):
+    """A resource type added to the stack needs its actions in docs/iam/deploy-policy.json (and here)."""
+    allowed = {
+        a
+        for s in deploy_policy()["Statement"]
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    types = {resource["Type"] for resource in package.update_template["Resources"].values()}
+    types |= {resource["Type"] for resource in package.create_template["Resources"].values()}
+    assert types <= set(DEPLOY_ACTIONS), f"add the deploy role's actions for {sorted(types - set(DEPLOY_ACTIONS))}"
+    for resource_type in types:
+        missing = set(DEPLOY_ACTIONS[resource_type]) - allowed
+        assert not missing, (resource_type, missing)
+
+
+def test_the_deploy_role_passes_only_the_stacks_roles():
+    """No administrator: no `*` action, iam:PassRole on the functions' roles (to Lambda) and CodeDeploy's (to
+    CodeDeploy) only, and `*` resources only where AWS has no resource for the action."""
+    statements = deploy_policy()["Statement"]
+    for statement in statements:
+        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        assert all(action != "*" and not action.endswith(":*") for action in actions), statement["Sid"]
+        assert statement["Effect"] == "Allow"
+        if statement["Resource"] == "*":
+            assert actions == ["cloudformation:ValidateTemplate"] or "Condition" in statement, statement["Sid"]
+    passes = {s["Sid"]: s for s in statements if "iam:PassRole" in s["Action"]}
+    role = "arn:aws:iam::${ACCOUNT_ID}:role/triggers-api-${STAGE}-${REGION}-"
+    assert passes["PassTheFunctionsRolesToLambdaOnly"]["Resource"] == [f"{role}lambdaRole", f"{role}beforeTrafficRole"]
+    assert passes["PassTheFunctionsRolesToLambdaOnly"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}
+    }
+    assert passes["PassTheCanarysRoleToCodeDeployOnly"]["Resource"] == f"{role}codeDeployRole"
+    assert set(passes) == {"PassTheFunctionsRolesToLambdaOnly", "PassTheCanarysRoleToCodeDeployOnly"}
+    trust = json.loads((REPO / "docs" / "iam" / "github-oidc-trust.json").read_text())
+    (statement,) = trust["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Condition"]["StringEquals"] == {
+        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+        "token.actions.githubusercontent.com:sub": "repo:${GITHUB_REPOSITORY}:environment:${GITHUB_ENVIRONMENT}",
+    }
+
+
+def test_the_stacks_roles_have_the_names_the_deploy_role_passes(package):
+    """The names docs/iam/deploy-policy.json lets the deploy role pass: `<stack>-<region>-<role>`."""
+    resources = package.update_template["Resources"]
+    names = {
+        logical_id: role["Properties"]["RoleName"] for logical_id, role in package.resources("AWS::IAM::Role").items()
+    }
+    assert names.pop("IamRoleLambdaExecution") == {  # osls's: triggers-api-<stage>-<region>-lambdaRole
+        "Fn::Join": ["-", [SERVICE, package.stage, {"Ref": "AWS::Region"}, "lambdaRole"]]
+    }
+    expected = {"CodeDeployServiceRole": "codeDeployRole", "BeforeTrafficHookRole": "beforeTrafficRole"}
+    assert names == {k: sub(f"${{AWS::StackName}}-${{AWS::Region}}-{v}") for k, v in expected.items() if k in resources}
 
 
 @pytest.fixture(scope="module")

@@ -119,7 +119,7 @@ def test_a_subscription_through_the_three_functions(unpacked_dev, zip_environmen
 
 
 def test_every_module_loads_from_its_python_3_13_byte_code(unpacked_dev, zip_environment, invoke, tmp_path):
-    """With every .py of the package replaced by a raise, the three entry points still import and answer: the byte
+    """With every .py of the package replaced by a raise, the entry points still import and answer: the byte
     code in the zip is valid for this interpreter and used as is (Lambda's /var/task is read-only: no recompiling
     there)."""
     task = tmp_path / "task"
@@ -135,3 +135,6 @@ def test_every_module_loads_from_its_python_3_13_byte_code(unpacked_dev, zip_env
     for handler in WORKERS:  # the stream and queue functions' entry points too
         result = invoke(task, zip_environment, "event", handler=handler, event={"Records": []})
         assert result["handler_result"] == {"batchItemFailures": []}, result["log"][-3000:]
+    # The canary's before-traffic hook: only CodeDeploy calls it, so it is imported (its container built) only.
+    result = invoke(task, zip_environment, "import", handler="handlers.before_traffic_handler")
+    assert result["modules"]["handlers.before_traffic_handler"].startswith(str(task)), result["log"][-3000:]

@@ -113,6 +113,9 @@ def test_every_operation_is_one_call_in_a_warm_container(container):
     assert calls("GET", "/v1/inbox", 401, key="trg_" + "x" * 43)[0] == ["GetItem keys", "UpdateItem limits"]
 
 
+# Untraced by the coverage gate (pytest-cov): its 25 threads in flight, slowed by the tracer on a busy machine, made a
+# chain of 6 calls in sequence once in two runs; what it measures is timing, which tracing changes.
+@pytest.mark.no_cover
 def test_a_batch_of_100_new_events_is_100_writes_in_at_most_5_round_trips(moto_endpoint, make_api_key):
     """Each item is its own conditional write (a put, or a transaction with its key's record), 25 in flight at once:
     100 new items in about ceil(100 / 25) = 4 round trips in sequence, keyed or not; the budget is 5 (a pool keeps 25
