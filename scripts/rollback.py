@@ -43,7 +43,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import ClientError
+
+from triggers.cli.aws_failures import exit_status
 
 SERVICE = "triggers-api"
 DEPLOYMENTS_PREFIX = "serverless"  # osls's deployment prefix in the bucket (provider.deploymentPrefix: not set)
@@ -307,32 +309,19 @@ def main(argv=None, session: boto3.Session | None = None, ask: Callable[[str], s
     cloudformation = session.client("cloudformation", region_name=region, endpoint_url=args.endpoint_url)
     s3 = session.client("s3", region_name=region, endpoint_url=args.endpoint_url)
     rollback = Rollback(cloudformation, s3, args.stage, region, poll_seconds=args.poll_seconds)
-    try:
+
+    def act() -> None:
         if args.list:
             rollback.show_deployments()
-            return 0
+            return
         bucket, plan = rollback.plan(args.version, args.keep_canary)
         if args.dry_run:
             rollback.say("dry run: nothing was changed")
-            return 0
+            return
         confirm(args.stage, args.version, args.yes, ask)
         rollback.apply(bucket, plan)
-    except RollbackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except NoCredentialsError:
-        print("error: no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/...)", file=sys.stderr)
-        return 1
-    except NoRegionError:
-        print("error: no AWS region: pass --region", file=sys.stderr)
-        return 1
-    except ClientError as exc:
-        print(f"error: AWS refused: {_code(exc)}: {exc.response.get('Error', {}).get('Message', '')}", file=sys.stderr)
-        return 1
-    except BotoCoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return exit_status(act, RollbackError, "AWS")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from triggers.auth.api_keys import generate_key, hash_key
+from triggers.cli.aws_failures import exit_status
 from triggers.domain.model import AuditEntry, format_time
 from triggers.settings import table_name
 from triggers.storage.api_keys import SCOPES, ApiKeyRecord, ApiKeyStore
@@ -26,6 +26,7 @@ _KEY_FORMAT = re.compile(r"[A-Za-z0-9_\-]{16,256}")
 _TENANT_FORMAT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([mhd])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+TABLE_HINTS = {"ResourceNotFoundException": " (is the stage deployed, and the table name right?)"}
 
 
 class CommandError(Exception):
@@ -149,27 +150,8 @@ def add_connection_arguments(parser: argparse.ArgumentParser, default_stage: str
 
 
 def run(action, args) -> int:
-    """Run one action, turning every expected failure into a one-line message and exit status 1."""
-    try:
-        action(args)
-    except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except NoCredentialsError:
-        print("error: no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/...)", file=sys.stderr)
-        return 1
-    except NoRegionError:
-        print("error: no AWS region: pass --region or set AWS_DEFAULT_REGION", file=sys.stderr)
-        return 1
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        hint = " (is the stage deployed, and the table name right?)" if code == "ResourceNotFoundException" else ""
-        print(f"error: DynamoDB refused: {code}{hint}", file=sys.stderr)
-        return 1
-    except BotoCoreError as exc:
-        print(f"error: cannot reach DynamoDB: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    """Run one action (scripts/seed_api_keys.py too): 0, or 1 after a one-line message."""
+    return exit_status(lambda: action(args), CommandError, "DynamoDB", TABLE_HINTS)
 
 
 def main(argv=None) -> int:
