@@ -608,11 +608,10 @@ def test_the_local_stage_names_no_parameter(serverless_environment):
     assert config["provider"]["environment"]["CURSOR_SECRET_PARAMETER"] == ""
 
 
-@pytest.mark.parametrize("stage", ["staging", "prod"])
-def test_staging_and_prod_need_their_cors_origins(serverless_environment, stage):
-    env = {k: v for k, v in serverless_environment.items() if k != "TRIGGERS_CORS_ORIGINS"}
+def refused_package(env: dict, *args: str) -> str:
+    """`serverless package` with these arguments must stop before it writes anything: its output."""
     result = subprocess.run(
-        [*SERVERLESS, "package", "--stage", stage, "--package", "/nonexistent/never-written"],
+        [*SERVERLESS, "package", *args, "--package", "/nonexistent/never-written"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -621,7 +620,13 @@ def test_staging_and_prod_need_their_cors_origins(serverless_environment, stage)
         timeout=300,
     )
     assert result.returncode != 0
-    assert f"corsOrigins is required on stage {stage}" in result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("stage", ["staging", "prod"])
+def test_staging_and_prod_need_their_cors_origins(serverless_environment, stage):
+    env = {k: v for k, v in serverless_environment.items() if k != "TRIGGERS_CORS_ORIGINS"}
+    assert f"corsOrigins is required on stage {stage}" in refused_package(env, "--stage", stage)
     config = print_config(serverless_environment, "--stage", stage, "--param=corsOrigins=https://ops.example.com")
     assert config["provider"]["environment"]["CORS_ORIGINS"] == "https://ops.example.com"  # --param works too
     # Both have the canary (prod's is packaged: test_the_canary_on_prod_and_not_on_dev); staging's is shorter.
@@ -634,17 +639,8 @@ def test_staging_and_prod_need_their_cors_origins(serverless_environment, stage)
 def test_the_canary_needs_snapstart(serverless_environment):
     """osls publishes a version only with SnapStart (versionFunctions: false): without one there is nothing to shift
     traffic to, so the package stops before building anything."""
-    result = subprocess.run(
-        [*SERVERLESS, "package", "--stage", "prod", "--param=snapStart=false", "--package", "/nonexistent/never"],
-        cwd=REPO,
-        env=serverless_environment,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert result.returncode != 0
-    assert "canary needs snapStart on stage prod" in result.stdout + result.stderr
+    output = refused_package(serverless_environment, "--stage", "prod", "--param=snapStart=false")
+    assert "canary needs snapStart on stage prod" in output
 
 
 # The edge: CORS on API Gateway's own answers, compression, binary types, WAF ----------------------------------
