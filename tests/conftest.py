@@ -5,6 +5,8 @@ Tests never share a tenant: each key fixture makes a new one, so tests cannot se
 here edits the environment: the app is built from explicit settings (tests/support.py).
 """
 
+import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from scripts import dynamodb_tables, moto_dynamodb
 from tests.support import (
     STAGE,
     EventStream,
+    Receiver,
     client_for,
     drain,
     handler_for,
@@ -25,7 +28,7 @@ from tests.support import (
 from triggers.auth.api_keys import generate_key, hash_key
 from triggers.settings import Settings
 from triggers.storage.api_keys import ApiKeyRecord, ApiKeyStore
-from triggers.workers import fanout_handler, jobs_handler
+from triggers.workers import deliver_handler, fanout_handler, jobs_handler
 
 # The coverage gate (`make test`: the Makefile's COVERAGE, pyproject.toml's [tool.coverage]) counts what the fast
 # suites exercise, the ones `make check` runs. The others run untraced (pytest-cov's `no_cover`): deploy, stage and
@@ -125,3 +128,32 @@ def run_jobs(settings, queue_client, workers):
     """run_jobs(): feed every message waiting in the jobs queue to the jobs function, as Lambda's SQS poller would,
     until the queue is empty; returns how many messages ran."""
     return lambda: drain(queue_client, settings.jobs_queue, jobs_handler(workers.jobs))
+
+
+# Push: the app and the deliver function built with the local stage's setting that allows http://127.0.0.1 targets
+# (the receiver's), and a 1 s send timeout.
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP receiver on 127.0.0.1 (tests/support.py): what it got, and the statuses it answers."""
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="module")
+def push_settings(settings):
+    return dataclasses.replace(settings, push_allow_private_targets=True, push_timeout_seconds=1.0)
+
+
+@pytest.fixture(scope="module")
+def push_api(push_settings, dynamodb_client, queue_client):
+    return handler_for(push_settings, dynamodb_client)
+
+
+@pytest.fixture(scope="module")
+def run_pushes(push_settings, dynamodb_client, queue_client):
+    """run_pushes(wait_seconds=0): run the deliver function on every message in the push queue until it is empty."""
+    handler = deliver_handler(workers_for(push_settings, dynamodb_client).push)
+    return lambda wait_seconds=0: drain(queue_client, push_settings.push_queue, handler, wait_seconds)

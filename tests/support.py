@@ -207,6 +207,39 @@ class EventStream:
         return records
 
 
+# The subscription calls the API tests make again and again, each asserting its success.
+
+
+def subscribe(call, key, **body) -> dict:
+    response = call("POST", "/v1/subscriptions", key=key, body={"name": "worker", **body})
+    assert response.status == 201, response.body
+    return response.json
+
+
+def publish(call, key, stream, *bodies) -> list[dict]:
+    """Create events, then let the fan-out run; their 201 bodies (event_id, created_at)."""
+    created = []
+    for body in bodies:
+        response = call("POST", "/v1/events", key=key, body=body)
+        assert response.status == 201, response.body
+        created.append(response.json)
+    stream.pump()
+    return created
+
+
+def receive(call, key, subscription, **body) -> list[dict]:
+    response = call("POST", f"/v1/subscriptions/{subscription['subscription_id']}/receive", key=key, body=body)
+    assert response.status == 200, response.body
+    return response.json["deliveries"]
+
+
+def settle(call, key, subscription, action, body) -> list[str]:
+    """ack, nack or extend: each item's outcome."""
+    response = call("POST", f"/v1/subscriptions/{subscription['subscription_id']}/{action}", key=key, body=body)
+    assert response.status == 200, response.body
+    return [result["outcome"] for result in response.json["results"]]
+
+
 class Receiver:
     """An HTTP server on 127.0.0.1 that answers each POST with the next scripted status (the last one repeats)
     and keeps what it got."""

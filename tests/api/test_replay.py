@@ -2,52 +2,20 @@
 runs it from the jobs queue on moto (`run_jobs`), and the fan-out function makes the deliveries it starts from
 (`stream`). A push subscription's replay is pushed by the deliver function to a real HTTP receiver."""
 
-import dataclasses
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.support import Receiver, assert_problem, drain, expire, handler_for, invoke, new_event, workers_for
+from tests.support import assert_problem, drain, expire, invoke, new_event, publish, receive, settle, subscribe
 from triggers.domain.events import utc_now
 from triggers.domain.jobs import JobService
 from triggers.domain.model import Delivery, format_time
-from triggers.workers import deliver_handler, jobs_handler
+from triggers.workers import jobs_handler
 
 UNKNOWN = "0f8fad5b-d9cb-469f-a165-70867728950e"
-
-
-def subscribe(call, key, **body) -> dict:
-    response = call("POST", "/v1/subscriptions", key=key, body={"name": "replayed", **body})
-    assert response.status == 201, response.body
-    return response.json
-
-
-def publish(call, key, stream, *bodies) -> list[dict]:
-    """Create events, then let the fan-out run; their 201 bodies (event_id, created_at)."""
-    created = []
-    for body in bodies:
-        response = call("POST", "/v1/events", key=key, body=body)
-        assert response.status == 201, response.body
-        created.append(response.json)
-    stream.pump()
-    return created
-
-
-def receive(call, key, subscription, **body) -> list[dict]:
-    body = {"max_events": 10, "visibility_timeout": 60, **body}
-    response = call("POST", f"/v1/subscriptions/{subscription['subscription_id']}/receive", key=key, body=body)
-    assert response.status == 200, response.body
-    return response.json["deliveries"]
-
-
-def settle(call, key, subscription, action, body) -> list[str]:
-    response = call("POST", f"/v1/subscriptions/{subscription['subscription_id']}/{action}", key=key, body=body)
-    assert response.status == 200, response.body
-    return [result["outcome"] for result in response.json["results"]]
 
 
 def receive_all_and_ack(call, key, subscription) -> set[str]:
@@ -333,32 +301,6 @@ def test_a_replay_is_in_the_audit_trail(call, tenant):
         "replay-1",
     )
     assert entry["actor"].startswith("key:")
-
-
-# Push: the deliver function, built with the local stage's setting that allows http://127.0.0.1 targets.
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
-
-
-@pytest.fixture(scope="module")
-def push_settings(settings):
-    return dataclasses.replace(settings, push_allow_private_targets=True, push_timeout_seconds=1.0)
-
-
-@pytest.fixture(scope="module")
-def push_api(push_settings, dynamodb_client, queue_client):
-    return handler_for(push_settings, dynamodb_client)
-
-
-@pytest.fixture(scope="module")
-def run_pushes(push_settings, dynamodb_client, queue_client):
-    handler = deliver_handler(workers_for(push_settings, dynamodb_client).push)
-    return lambda: drain(queue_client, push_settings.push_queue, handler)
 
 
 def test_a_push_subscriptions_replay_is_pushed_signed_once_more(

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.support import assert_problem, new_event
+from tests.support import assert_problem, new_event, publish, receive, settle, subscribe
 
 UNKNOWN = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
@@ -17,33 +17,8 @@ def tenant(make_api_key):
     return key
 
 
-def subscribe(call, key, **body) -> dict:
-    response = call("POST", "/v1/subscriptions", key=key, body={"name": "worker", **body})
-    assert response.status == 201, response.body
-    return response.json
-
-
-def publish(call, key, stream, *bodies) -> list[str]:
-    """Create events, then let the fan-out run; their ids."""
-    ids = []
-    for body in bodies:
-        response = call("POST", "/v1/events", key=key, body=body)
-        assert response.status == 201
-        ids.append(response.json["event_id"])
-    stream.pump()
-    return ids
-
-
-def receive(call, key, subscription, **body) -> list[dict]:
-    response = call("POST", f"/v1/subscriptions/{subscription['subscription_id']}/receive", key=key, body=body)
-    assert response.status == 200, response.body
-    return response.json["deliveries"]
-
-
-def settle(call, key, subscription, action, body) -> list[str]:
-    response = call("POST", f"/v1/subscriptions/{subscription['subscription_id']}/{action}", key=key, body=body)
-    assert response.status == 200, response.body
-    return [result["outcome"] for result in response.json["results"]]
+def event_ids(created: list[dict]) -> list[str]:
+    return [body["event_id"] for body in created]
 
 
 def test_create_get_list_change_and_delete(call, tenant):
@@ -105,13 +80,15 @@ def test_at_most_100_subscriptions_per_tenant(call, tenant):
 def test_matching_events_are_delivered_once_oldest_first(call, tenant, stream):
     invoices = subscribe(call, tenant, filter={"event_types": ["invoice.*"]})
     everything = subscribe(call, tenant)
-    ids = publish(
-        call,
-        tenant,
-        stream,
-        new_event(event_type="invoice.paid"),
-        new_event(event_type="order.created"),
-        new_event(event_type="invoice.voided"),
+    ids = event_ids(
+        publish(
+            call,
+            tenant,
+            stream,
+            new_event(event_type="invoice.paid"),
+            new_event(event_type="order.created"),
+            new_event(event_type="invoice.voided"),
+        )
     )
     got = receive(call, tenant, invoices, max_events=10)
     assert [d["event"]["event_id"] for d in got] == [ids[0], ids[2]]
@@ -182,7 +159,7 @@ def test_nack_releases_and_extend_keeps_a_lease(call, tenant, stream):
 
 def test_a_delivery_received_max_deliveries_times_dies_and_redrives(call, tenant, stream):
     subscription = subscribe(call, tenant, max_deliveries=1)
-    (event_id,) = publish(call, tenant, stream, new_event())
+    (event_id,) = event_ids(publish(call, tenant, stream, new_event()))
     assert len(receive(call, tenant, subscription, visibility_timeout=1)) == 1
     time.sleep(1.1)
     assert receive(call, tenant, subscription) == []  # dead, not received again
@@ -199,7 +176,7 @@ def test_a_delivery_received_max_deliveries_times_dies_and_redrives(call, tenant
 
 def test_redrive_all_runs_as_a_job(call, tenant, stream, run_jobs):
     subscription = subscribe(call, tenant, max_deliveries=1)
-    ids = publish(call, tenant, stream, *[new_event() for _ in range(3)])
+    ids = event_ids(publish(call, tenant, stream, *[new_event() for _ in range(3)]))
     assert len(receive(call, tenant, subscription, visibility_timeout=1)) == 3
     time.sleep(1.1)
     assert receive(call, tenant, subscription) == []
@@ -227,7 +204,7 @@ def test_a_paused_subscription_collects_but_hands_out_nothing(call, tenant, stre
 
 def test_deleting_an_event_removes_it_from_every_subscription(call, tenant, stream):
     subscription = subscribe(call, tenant)
-    (event_id,) = publish(call, tenant, stream, new_event())
+    (event_id,) = event_ids(publish(call, tenant, stream, new_event()))
     call("DELETE", f"/v1/events/{event_id}", key=tenant)
     stream.pump()
     assert receive(call, tenant, subscription) == []

@@ -3,35 +3,12 @@ CURSOR_SECRET_PARAMETER, read by the real composition root once per container, a
 
 import secrets
 
-import boto3
 import pytest
 
-from tests.support import AWS, assert_problem, handler_for, invoke, new_event, stage_settings, unique
+from tests.support import assert_problem, handler_for, invoke, new_event, stage_settings, unique
 from triggers.app import create_app
 from triggers.services import create_workers, cursor_signer
 from triggers.storage.secrets import SecretUnavailable
-
-
-@pytest.fixture(scope="module")
-def ssm(moto_endpoint):
-    session = boto3.Session(
-        region_name=AWS["region_name"],
-        aws_access_key_id=AWS["aws_access_key_id"],
-        aws_secret_access_key=AWS["aws_secret_access_key"],
-    )
-    return session.client("ssm", endpoint_url=moto_endpoint)
-
-
-@pytest.fixture
-def parameter(ssm):
-    """put(value, type="SecureString"): writes this test's own parameter; its name is `put.name`."""
-    name = f"/triggers-api/test/{unique('cursor-secret')}"
-
-    def put(value: str, type_: str = "SecureString") -> None:
-        ssm.put_parameter(Name=name, Value=value, Type=type_, Overwrite=True)
-
-    put.name = name  # type: ignore[attr-defined]
-    return put
 
 
 def settings_naming(moto_endpoint, name):

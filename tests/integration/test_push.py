@@ -3,15 +3,13 @@ deliveries, the deliver function (fed from the push queue on moto, as Lambda's p
 HTTP receiver on this machine, which checks every signature with the `standardwebhooks` package (and reads a
 push in `cloudevents` format with the `cloudevents` SDK).
 
-The app and the deliver function here are built with the local stage's setting that allows http://127.0.0.1
-targets, and a 1 s send timeout; the address checks of deployed stages have tests of their own below.
+The app and the deliver function (tests/conftest.py, `push_api`, `run_pushes`) are built with the local stage's
+setting that allows http://127.0.0.1 targets; the address checks of deployed stages have tests of their own below.
 """
 
-import dataclasses
 import json
 import logging
 import threading
-from collections.abc import Iterator
 
 import pytest
 from cloudevents.core.base import BaseCloudEvent
@@ -19,34 +17,9 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_stru
 from cloudevents.core.v1.event import CloudEvent
 from standardwebhooks.webhooks import Webhook
 
-from tests.support import Receiver, assert_problem, drain, handler_for, invoke, new_event, unique, workers_for
+from tests.support import Receiver, assert_problem, invoke, new_event, unique
 from triggers.logs import JsonFormatter
 from triggers.webhooks.sender import WebhookSender
-from triggers.workers import deliver_handler
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
-
-
-@pytest.fixture(scope="module")
-def push_settings(settings):
-    return dataclasses.replace(settings, push_allow_private_targets=True, push_timeout_seconds=1.0)
-
-
-@pytest.fixture(scope="module")
-def push_api(push_settings, dynamodb_client, queue_client):
-    return handler_for(push_settings, dynamodb_client)
-
-
-@pytest.fixture(scope="module")
-def run_pushes(push_settings, dynamodb_client, queue_client):
-    """run_pushes(wait_seconds=0): run the deliver function on every message in the push queue until it is empty."""
-    handler = deliver_handler(workers_for(push_settings, dynamodb_client).push)
-    return lambda wait_seconds=0: drain(queue_client, push_settings.push_queue, handler, wait_seconds)
 
 
 def subscribe(push_api, key, url, **fields):

@@ -12,11 +12,10 @@ import random
 import secrets
 import threading
 
-import boto3
 import pytest
 from botocore.client import BaseClient
 
-from tests.support import AWS, assert_problem, invoke, new_event, stage_settings, unique
+from tests.support import assert_problem, invoke, new_event, stage_settings
 from triggers import snapstart
 from triggers.app import create_app
 from triggers.http.wsgi import lambda_handler
@@ -47,29 +46,6 @@ class Runtime:
         random.setstate(snapshot)  # type: ignore[arg-type]
         for func, args, kwargs in self.after:
             func(*args, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def ssm(moto_endpoint):
-    session = boto3.Session(
-        region_name=AWS["region_name"],
-        aws_access_key_id=AWS["aws_access_key_id"],
-        aws_secret_access_key=AWS["aws_secret_access_key"],
-    )
-    return session.client("ssm", endpoint_url=moto_endpoint)
-
-
-@pytest.fixture
-def parameter(ssm):
-    """put(value): writes this test's own SecureString; its name is `put.name`; `put.delete()` removes it."""
-    name = f"/triggers-api/test/{unique('cursor-secret')}"
-
-    def put(value: str) -> None:
-        ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
-
-    put.name = name  # type: ignore[attr-defined]
-    put.delete = lambda: ssm.delete_parameter(Name=name)  # type: ignore[attr-defined]
-    return put
 
 
 @pytest.fixture
