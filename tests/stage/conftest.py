@@ -24,6 +24,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "stage: tests against the running local stage (tests/stage)")
 
 
+# tryfirst: pytest-xdist reads `xdist_group` in a hook of its own, registered after this conftest when pytest is
+# given this folder's path (not when it collects from the root), so without it the group would be ignored.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     for item in items:
         if HERE in Path(str(item.fspath)).parents:
