@@ -20,7 +20,6 @@ from botocore.config import Config
 from triggers import logs
 from triggers.auth.api_keys import Authenticator
 from triggers.auth.rate_limits import RateLimits
-from triggers.canary import BeforeTrafficCheck
 from triggers.domain.audit import AuditTrail
 from triggers.domain.cursors import CursorSigner, parse_secrets
 from triggers.domain.deliveries import DeliveryService
@@ -45,6 +44,8 @@ from triggers.webhooks.sender import WebhookSender
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from triggers.canary import BeforeTrafficCheck
 
 # A finished job stays readable this long.
 JOB_RETENTION_SECONDS = 7 * 86400
@@ -152,9 +153,12 @@ def create_workers(
 HOOK_INVOKE_TIMEOUT_SECONDS = 60
 
 
-def create_before_traffic_check(settings: Settings, session: boto3.Session | None = None) -> BeforeTrafficCheck:
+def create_before_traffic_check(settings: Settings, session: boto3.Session | None = None) -> "BeforeTrafficCheck":
     """The `beforeTraffic` function's container: a CodeDeploy client and a Lambda client, no table, no secret
     (triggers/canary.py)."""
+    # Imported here: the API's and the workers' cold starts would otherwise import the hook and its YAML parser.
+    from triggers.canary import BeforeTrafficCheck
+
     logs.configure(settings.log_level)
     session = session or boto3.Session()
     codedeploy = session.client("codedeploy", config=Config(retries={"mode": "standard", "total_max_attempts": 3}))
