@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test check lint lock run fuzz load bench package clean zapier
+.PHONY: help setup test check lint lock run fuzz load bench package clean zapier console
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,8 +72,13 @@ test: setup zapier lint ## run every check: lint, types, unit, API, contract, de
 	$(TEST_PATH) $(BIN)/python -m pytest $(PARALLEL) --ignore=$(LOAD_TESTS); status=$$?; \
 	$(TEST_PATH) $(BIN)/python -m pytest $(LOAD_TESTS) || status=$$?; exit $$status
 
-run: $(BIN)/.installed node_modules/.installed ## the local stage: API + embedded DynamoDB, dev key, URLs, curl line (Ctrl-C stops it)
+run: $(BIN)/.installed node_modules/.installed console ## the local stage: API + embedded DynamoDB, the console, dev key, URLs, curl line (Ctrl-C stops it)
 	$(BIN)/python -m scripts.local_stage $(ARGS)
+
+# The web console (console/, docs/console.md): its API types generated from openapi.yaml, checked by tsc, bundled by
+# Vite into build/console/. A couple of seconds, so it is simply rebuilt each time.
+console: node_modules/.installed ## build the web console into build/console (types from openapi.yaml, tsc, vite)
+	npm run --silent console:build
 
 fuzz: $(BIN)/.installed ## fuzz a stage: make fuzz URL=<stage url> (keys in TRIGGERS_API_KEY, TRIGGERS_PEER_API_KEY)
 	@test -n "$(URL)" || { echo "usage: make fuzz URL=<stage url>"; exit 2; }
