@@ -242,7 +242,7 @@ function subscriptionRow(subscription: Subscription): HTMLTableRowElement {
         "button",
         {
           type: "button",
-          "aria-label": `Rotate the secret of ${name}`,
+          "aria-label": `Rotate secret of ${name}`,
           onclick: act(async () => {
             const rotated = await expect(
               api().POST("/v1/subscriptions/{subscription_id}/rotate-secret", { params: { path: { subscription_id: id } } }),
