@@ -487,22 +487,19 @@ function wire(): void {
     eventsPager.reset();
     act(loadEvents)();
   });
-  byId("events-next").addEventListener("click", () => {
-    eventsPager.next();
-    act(loadEvents)();
-  });
-  byId("events-previous").addEventListener("click", () => {
-    eventsPager.previous();
-    act(loadEvents)();
-  });
-  byId("subscriptions-next").addEventListener("click", () => {
-    subscriptionsPager.next();
-    act(loadSubscriptions)();
-  });
-  byId("subscriptions-previous").addEventListener("click", () => {
-    subscriptionsPager.previous();
-    act(loadSubscriptions)();
-  });
+  for (const [prefix, pager, load] of [
+    ["events", eventsPager, loadEvents],
+    ["subscriptions", subscriptionsPager, loadSubscriptions],
+  ] as const) {
+    byId(`${prefix}-next`).addEventListener("click", () => {
+      pager.next();
+      act(load)();
+    });
+    byId(`${prefix}-previous`).addEventListener("click", () => {
+      pager.previous();
+      act(load)();
+    });
+  }
   byId<HTMLSelectElement>("new-mode").addEventListener("change", (event) => {
     const url = byId<HTMLInputElement>("new-url");
     url.disabled = (event.target as HTMLSelectElement).value !== "push";
