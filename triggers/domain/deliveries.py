@@ -125,6 +125,11 @@ class DeliveryService:
         page, end = self.store.dead_page(subscription.subscription_id, limit, start)
         return page, self.cursors.encode(end, tenant_id) if end else None
 
+    def backlog(self, tenant_id: str, subscription_id: str) -> tuple[int, int, int | None]:
+        """(ready, leased, when the oldest ready delivery became receivable, in epoch ms) of the subscription."""
+        subscription = self.subscriptions.get(tenant_id, subscription_id)
+        return self.store.backlog(subscription.subscription_id, _ms(self.clock()))
+
     def redrive(self, tenant_id: str, subscription_id: str, event_ids: list[str]) -> list[str]:
         """Make these dead letters receivable again (an audited change); each one's outcome in request order:
         `redriven | not_found`."""

@@ -182,6 +182,40 @@ class DeliveryStore:
         items.sort(key=lambda item: int(item["visible_at"]["N"]))
         return [_from_item(item) for item in items[:limit]]
 
+    def backlog(self, subscription_id: str, now_ms: int) -> tuple[int, int, int | None]:
+        """(ready, leased, the oldest ready delivery's `visible_at`) over the subscription's lanes, from the `visible`
+        index: counted by DynamoDB (Select COUNT, page by page), not read item by item."""
+
+        def count(shard: int, condition: str) -> int:
+            total, start = 0, None
+            while True:
+                page = self._lane_query(subscription_id, shard, condition, now_ms, Select="COUNT", start=start)
+                total += page["Count"]
+                start = page.get("LastEvaluatedKey")
+                if start is None:
+                    return total
+
+        def oldest(shard: int) -> int | None:
+            items = self._lane_query(subscription_id, shard, "visible_at <= :now", now_ms, Limit=1).get("Items")
+            return int(items[0]["visible_at"]["N"]) if items else None
+
+        ready = sum(self._each(lambda shard: count(shard, "visible_at <= :now"), range(self.shards)))
+        leased = sum(self._each(lambda shard: count(shard, "visible_at > :now"), range(self.shards)))
+        firsts = [first for first in self._each(oldest, range(self.shards)) if first is not None]
+        return ready, leased, min(firsts, default=None)
+
+    def _lane_query(self, subscription_id: str, shard: int, condition: str, now_ms: int, start=None, **options):
+        if start is not None:
+            options["ExclusiveStartKey"] = start
+        with unavailable_as_domain_error():
+            return self.client.query(
+                TableName=self.table,
+                IndexName=VISIBLE_INDEX,
+                KeyConditionExpression=f"lane = :lane AND {condition}",
+                ExpressionAttributeValues={":lane": {"S": f"{subscription_id}#{shard}"}, ":now": {"N": str(now_ms)}},
+                **options,
+            )
+
     def lease(
         self, delivery: Delivery, now_ms: int, nonce: str, until_ms: int, max_deliveries: int
     ) -> Delivery | ConditionFailed[Delivery]:
