@@ -3,6 +3,7 @@
 
 import { ApiError, apiClient, type Client, expect, type Schemas } from "./api";
 import {
+  backlogText,
   chartBuckets,
   formatAge,
   formatDuration,
@@ -325,20 +326,22 @@ function closeSubscription(): void {
   shownAttempts = shownDeadLetters = "";
   byId("subscription-detail").hidden = true;
   byId("redrive-progress").textContent = "";
+  byId("backlog").textContent = "";
 }
 
 async function refreshDetail(): Promise<void> {
   const subscription = openSubscription;
   if (!subscription) return;
   const path = { subscription_id: subscription.subscription_id };
-  const [attempts, deadLetters] = await Promise.all([
-    subscription.delivery.mode === "push"
-      ? expect(api().GET("/v1/subscriptions/{subscription_id}/attempts", { params: { path, query: { limit: 50 } } }))
-      : null,
+  const push = subscription.delivery.mode === "push";
+  const [attempts, backlog, deadLetters] = await Promise.all([
+    push ? expect(api().GET("/v1/subscriptions/{subscription_id}/attempts", { params: { path, query: { limit: 50 } } })) : null,
+    push ? null : expect(api().GET("/v1/subscriptions/{subscription_id}/backlog", { params: { path } })),
     expect(api().GET("/v1/subscriptions/{subscription_id}/dead-letters", { params: { path, query: { limit: 100 } } })),
   ]);
   if (openSubscription !== subscription) return; // closed or another opened meanwhile
   if (attempts) showAttempts(attempts.attempts);
+  if (backlog) byId("backlog").textContent = backlogText(backlog, Date.now());
   showDeadLetters(deadLetters.dead_letters);
 }
 

@@ -149,6 +149,20 @@ export function chartBuckets(attempts: Attempt[], now: number, width: number, co
   return buckets;
 }
 
+export interface BacklogCounts {
+  ready: number;
+  leased: number;
+  oldest_ready_at: string | null;
+}
+
+/** A pull subscription's backlog in one line: what waits, what is leased, and how long the oldest has waited. */
+export function backlogText(backlog: BacklogCounts, now: number): string {
+  const waiting = `${backlog.ready} ready to receive, ${backlog.leased} leased`;
+  if (!backlog.oldest_ready_at) return `${waiting}; nothing waiting.`;
+  const age = formatAge(backlog.oldest_ready_at, now).replace(/ ago$/, "");
+  return `${waiting}; the oldest ready one has waited ${age} (since ${formatTime(backlog.oldest_ready_at)}).`;
+}
+
 export function jobText(job: JobProgress): string {
   const processed = `${job.processed} dead letter${job.processed === 1 ? "" : "s"} put back`;
   if (job.state === "running") return `Redrive running: ${processed} so far.`;

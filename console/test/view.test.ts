@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  backlogText,
   chartBuckets,
   formatAge,
   formatDuration,
@@ -147,6 +148,20 @@ describe("chartBuckets", () => {
       3,
     );
     expect(buckets.every((b) => b.delivered === 0 && b.failed === 0)).toBe(true);
+  });
+});
+
+describe("backlogText", () => {
+  const now = Date.parse("2026-11-30T12:00:00Z");
+
+  it("says what waits, what is leased and the oldest ready one's wait", () => {
+    expect(backlogText({ ready: 12, leased: 3, oldest_ready_at: "2026-11-30T11:55:00Z" }, now)).toBe(
+      "12 ready to receive, 3 leased; the oldest ready one has waited 5 min (since 2026-11-30 11:55:00 UTC).",
+    );
+  });
+
+  it("says nothing waits when there is no oldest", () => {
+    expect(backlogText({ ready: 0, leased: 2, oldest_ready_at: null }, now)).toBe("0 ready to receive, 2 leased; nothing waiting.");
   });
 });
 

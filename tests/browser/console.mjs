@@ -8,8 +8,8 @@
 // never on a command line), creates a push subscription to the receiver with max deliveries 1, creates two events
 // through the API (not the page; the test has scripted the receiver to take the first and answer 500 to the
 // second), waits for the page to show the first delivered and the second dead, screenshots the page, redrives every
-// dead letter with the page's "Redrive all" and follows its progress until the second is delivered, then shows an
-// event's detail, and signs out. On each view it runs axe-core (injected into the page) and tabs through every
+// dead letter with the page's "Redrive all" and follows its progress until the second is delivered, creates a pull
+// subscription and sees its backlog count an event of its type, then shows an event's detail, and signs out. On each view it runs axe-core (injected into the page) and tabs through every
 // control. Prints one JSON report on stdout and exits 0 when it got to the end; a step that could not be done (a
 // selector that never appears) is a message on stderr and exit status 1. It only reports: the test decides.
 
@@ -32,11 +32,11 @@ const started = performance.now();
 const report = { timings_ms: {}, axe: {}, keyboard: {}, progress_seen: [] };
 const mark = (name) => (report.timings_ms[name] = Math.round(performance.now() - started));
 
-async function createEvent(number) {
+async function createEvent(number, eventType = "order.created") {
   const response = await fetch(`${apiUrl}/v1/events`, {
     method: "POST",
     headers: { "X-API-Key": key, "Content-Type": "application/json" },
-    body: JSON.stringify({ source: "console-test", event_type: "order.created", payload: { order: number } }),
+    body: JSON.stringify({ source: "console-test", event_type: eventType, payload: { order: number } }),
   });
   if (response.status !== 201) throw new Error(`POST /v1/events: ${response.status} ${await response.text()}`);
   return (await response.json()).event_id;
@@ -118,6 +118,7 @@ try {
   await page.type("#new-name", "console-hook");
   await page.select("#new-mode", "push");
   await page.type("#new-url", receiverUrl);
+  await page.type("#new-types", "order.*");
   await page.$eval("#new-max", (input) => (input.value = "1"));
   await page.click('#create-subscription button[type="submit"]');
   await page.waitForSelector("#subscription-detail:not([hidden])");
@@ -163,6 +164,19 @@ try {
   report.dead_letters_after_redrive = await rows(page, "#dead-letters-table");
   report.attempts_after_redrive = await rows(page, "#attempts-table");
   mark("redriven");
+
+  // A pull subscription: its backlog once an event of its type is made.
+  await page.type("#new-name", "console-pull");
+  await page.type("#new-types", "invoice.*");
+  await page.click('#create-subscription button[type="submit"]');
+  await page.waitForFunction(() => document.querySelector("#subscription-heading").textContent.startsWith("console-pull"));
+  await page.waitForFunction(() => document.querySelector("#backlog").textContent.startsWith("0 ready"));
+  report.pull_event = await createEvent(3, "invoice.pulled");
+  await page.waitForFunction(() => document.querySelector("#backlog").textContent.startsWith("1 ready"), {
+    timeout: DELIVERY_TIMEOUT_MS,
+  });
+  report.backlog = await text(page, "#backlog");
+  mark("backlog");
 
   await page.click('nav button[data-view="events"]');
   await page.type("#filter-source", "console-test");

@@ -75,7 +75,7 @@ def test_a_tenant_follows_a_push_into_dead_letters_and_redrives_it_from_the_cons
     assert subscription["cells"][:5] == [
         "console-hook",
         f"push to {receiver.url()}",
-        "sources: all; types: all",
+        "sources: all; types: order.*",
         "1",
         "active",
     ]
@@ -95,6 +95,10 @@ def test_a_tenant_follows_a_push_into_dead_letters_and_redrives_it_from_the_cons
     outcomes = [(row["eventId"], row["outcome"]) for row in report["attempts_after_redrive"]]
     assert outcomes[0] == (report["dead_event"], "delivered")
     assert len(receiver.got) == 3
+    # A pull subscription's backlog: the event of its type, ready, waited on for seconds.
+    assert re.fullmatch(
+        r"1 ready to receive, 0 leased; the oldest ready one has waited \d+ s \(since .* UTC\)\.", report["backlog"]
+    )
     # The events list, filtered by source, and one event's detail with its payload pretty-printed.
     assert {row["cells"][1] for row in report["events"]} == {"console-test"}
     assert json.loads(report["event_payload"]) == {"order": 1}
