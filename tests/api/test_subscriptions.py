@@ -269,3 +269,34 @@ def test_the_backlog_of_another_tenants_subscription_is_404(call, tenant, make_a
     subscription = subscribe(call, tenant)
     other, _ = make_api_key()
     assert_problem(call("GET", f"/v1/subscriptions/{subscription['subscription_id']}/backlog", key=other), 404)
+
+
+def test_an_events_deliveries_say_which_subscriptions_it_went_to_and_where_each_stands(
+    call, tenant, stream, make_api_key
+):
+    acked = subscribe(call, tenant, filter={"event_types": ["invoice.*"]})
+    leased = subscribe(call, tenant)
+    pending = subscribe(call, tenant)
+    dying = subscribe(call, tenant, max_deliveries=1)
+    subscribe(call, tenant, filter={"event_types": ["order.*"]})  # does not match: not listed
+    (event_id,) = publish(call, tenant, stream, new_event(event_type="invoice.paid"))
+    (token,) = [d["lease_token"] for d in receive(call, tenant, acked)]
+    assert settle(call, tenant, acked, "ack", {"lease_tokens": [token]}) == ["acknowledged"]
+    assert len(receive(call, tenant, leased)) == 1
+    assert len(receive(call, tenant, dying, visibility_timeout=1)) == 1
+    time.sleep(1.1)
+    assert receive(call, tenant, dying) == []  # dead now
+
+    response = call("GET", f"/v1/events/{event_id}/deliveries", key=tenant)
+    assert response.status == 200, response.body
+    states = {d["subscription_id"]: (d["state"], d["delivery_count"]) for d in response.json["deliveries"]}
+    assert states == {
+        acked["subscription_id"]: ("acknowledged", 1),
+        leased["subscription_id"]: ("leased", 1),
+        pending["subscription_id"]: ("pending", 0),
+        dying["subscription_id"]: ("dead", 1),
+    }
+    assert [d["subscription_id"] for d in response.json["deliveries"]] == sorted(states)
+    other, _ = make_api_key()
+    assert call("GET", f"/v1/events/{event_id}/deliveries", key=other).json["deliveries"] == []
+    assert call("GET", f"/v1/events/{UNKNOWN}/deliveries", key=tenant).json["deliveries"] == []

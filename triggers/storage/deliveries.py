@@ -159,6 +159,24 @@ class DeliveryStore:
                     request = self.client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
         return len(items)
 
+    def for_event(self, tenant_id: str, event_id: str) -> list[Delivery]:
+        """Every delivery of an event, in subscription id order: one consistent Query (page by page)."""
+        items: list[dict] = []
+        options: dict[str, Any] = {}
+        while True:
+            with unavailable_as_domain_error():
+                page = self.client.query(
+                    TableName=self.table,
+                    KeyConditionExpression="pk = :pk",
+                    ExpressionAttributeValues={":pk": {"S": f"{tenant_id}#{event_id}"}},
+                    ConsistentRead=True,
+                    **options,
+                )
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return [_from_item(item) for item in items]
+            options["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     # Receive
 
     def visible(self, subscription_id: str, now_ms: int, limit: int) -> list[Delivery]:
