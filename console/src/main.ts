@@ -5,6 +5,7 @@ import { ApiError, apiClient, type Client, expect, type Schemas } from "./api";
 import {
   backlogText,
   chartBuckets,
+  deliveryCount,
   formatAge,
   formatDuration,
   formatTime,
@@ -57,6 +58,7 @@ let client: Client | null = null;
 const eventsPager = new Pager();
 const subscriptionsPager = new Pager();
 let openSubscription: Subscription | null = null;
+const subscriptionNames = new Map<string, string>(); // of the subscriptions listed so far: an event's deliveries name them
 let refreshTimer: number | undefined;
 const selectedDeadLetters = new Set<string>();
 let shownDeadLetters = "";
@@ -181,7 +183,28 @@ async function showEvent(eventId: string): Promise<void> {
   ];
   byId("event-fields").replaceChildren(...fields.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]));
   byId("event-payload").textContent = JSON.stringify(event.payload, null, 2);
+  byId("event-deliveries").replaceChildren(...(await eventDeliveries(eventId)));
   byId("event-detail").hidden = false;
+}
+
+/** The subscriptions the event went to, each with where its delivery stands; a key without subscriptions:manage
+ * sees why not, rather than no event at all. */
+async function eventDeliveries(eventId: string): Promise<HTMLElement[]> {
+  try {
+    const { deliveries } = await expect(
+      api().GET("/v1/events/{event_id}/deliveries", { params: { path: { event_id: eventId } } }),
+    );
+    if (!deliveries.length) return [el("li", {}, "No subscription matched it.")];
+    return deliveries.map((delivery) => {
+      const name = subscriptionNames.get(delivery.subscription_id) ?? delivery.subscription_id;
+      const item = el("li", {}, `${name}: ${delivery.state}, ${deliveryCount(delivery.delivery_count)}`);
+      item.dataset.subscriptionId = delivery.subscription_id;
+      return item;
+    });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 403) return [el("li", {}, problemText(error.problem))];
+    throw error;
+  }
 }
 
 // Subscriptions
@@ -200,6 +223,7 @@ async function loadSubscriptions(): Promise<void> {
     api().GET("/v1/subscriptions", { params: { query: { limit: PAGE_SIZE, cursor: subscriptionsPager.current } } }),
   );
   subscriptionsPager.loaded(page.next_cursor);
+  for (const subscription of page.subscriptions) subscriptionNames.set(subscription.subscription_id, subscription.name);
   const body = byId("subscriptions-table").querySelector("tbody")!;
   body.replaceChildren(
     ...(page.subscriptions.length

@@ -163,6 +163,10 @@ export function backlogText(backlog: BacklogCounts, now: number): string {
   return `${waiting}; the oldest ready one has waited ${age} (since ${formatTime(backlog.oldest_ready_at)}).`;
 }
 
+export function deliveryCount(count: number): string {
+  return count === 1 ? "received or pushed once" : `received or pushed ${count} times`;
+}
+
 export function jobText(job: JobProgress): string {
   const processed = `${job.processed} dead letter${job.processed === 1 ? "" : "s"} put back`;
   if (job.state === "running") return `Redrive running: ${processed} so far.`;

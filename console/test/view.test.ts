@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   backlogText,
   chartBuckets,
+  deliveryCount,
   formatAge,
   formatDuration,
   formatTime,
@@ -162,6 +163,16 @@ describe("backlogText", () => {
 
   it("says nothing waits when there is no oldest", () => {
     expect(backlogText({ ready: 0, leased: 2, oldest_ready_at: null }, now)).toBe("0 ready to receive, 2 leased; nothing waiting.");
+  });
+});
+
+describe("deliveryCount", () => {
+  it.each([
+    [0, "received or pushed 0 times"],
+    [1, "received or pushed once"],
+    [3, "received or pushed 3 times"],
+  ])("%i reads %s", (count, text) => {
+    expect(deliveryCount(count)).toBe(text);
   });
 });
 

@@ -187,6 +187,9 @@ try {
   await page.waitForSelector("#event-detail:not([hidden])");
   report.event_fields = await text(page, "#event-fields");
   report.event_payload = await text(page, "#event-payload");
+  report.event_deliveries = await page.$$eval("#event-deliveries li", (items) =>
+    items.map((item) => ({ subscription: item.dataset.subscriptionId, text: item.textContent })),
+  );
   await check(page, "events");
   mark("events");
 

@@ -103,6 +103,9 @@ def test_a_tenant_follows_a_push_into_dead_letters_and_redrives_it_from_the_cons
     assert {row["cells"][1] for row in report["events"]} == {"console-test"}
     assert json.loads(report["event_payload"]) == {"order": 1}
     assert '\n  "order": 1\n' in report["event_payload"]
+    # It went to the push subscription only (the pull one filters invoice.*), and was taken there.
+    (went_to,) = report["event_deliveries"]
+    assert went_to["text"] == "console-hook: acknowledged, received or pushed once"
     # Signing out forgets the key.
     assert report["session_storage_after_sign_out"] == {}
 
