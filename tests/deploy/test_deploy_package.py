@@ -27,6 +27,13 @@ EDGE = {
     "dev": ("*", None, 0),
     "prod": (CORS_ORIGINS, 50, 3000),
 }
+# S3's four switches that keep a bucket private, whatever a policy or an ACL says.
+ALL_PUBLIC_ACCESS_BLOCKED = {
+    "BlockPublicAcls": True,
+    "BlockPublicPolicy": True,
+    "IgnorePublicAcls": True,
+    "RestrictPublicBuckets": True,
+}
 # A personal stage packaged with the options that are off by default turned on.
 CONSOLE_CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f8fad5b-d9cb-469f-a165-70867728950e"
 OPTIONS = (
@@ -568,12 +575,7 @@ def test_outputs(package):
 
 def test_deployment_bucket_is_private_and_encrypted(package):
     bucket = package.create_template["Resources"]["ServerlessDeploymentBucket"]["Properties"]
-    assert bucket["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True,
-        "BlockPublicPolicy": True,
-        "IgnorePublicAcls": True,
-        "RestrictPublicBuckets": True,
-    }
+    assert bucket["PublicAccessBlockConfiguration"] == ALL_PUBLIC_ACCESS_BLOCKED
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
 
 
@@ -969,12 +971,7 @@ def test_the_options_turned_on(options_package):
 
 def test_the_console_bucket_is_private_and_encrypted(package):
     bucket = package.update_template["Resources"]["ConsoleBucket"]["Properties"]
-    assert bucket["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True,
-        "BlockPublicPolicy": True,
-        "IgnorePublicAcls": True,
-        "RestrictPublicBuckets": True,
-    }
+    assert bucket["PublicAccessBlockConfiguration"] == ALL_PUBLIC_ACCESS_BLOCKED
     assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
     (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
