@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test check lint lock run fuzz smoke load bench package deploy rollback clean zapier
+.PHONY: help setup test check lint lock run fuzz smoke load bench package deploy rollback clean zapier console console-deploy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -75,8 +75,17 @@ test: setup zapier lint ## run every check: lint, types, unit, API, contract, de
 	$(TEST_PATH) $(BIN)/python -m pytest $(PARALLEL) $(COVERAGE) --ignore=$(LOAD_TESTS); status=$$?; \
 	$(TEST_PATH) $(BIN)/python -m pytest $(LOAD_TESTS) || status=$$?; exit $$status
 
-run: $(BIN)/.installed node_modules/.installed ## the local stage: API + embedded DynamoDB, dev key, URLs, curl line (Ctrl-C stops it)
+run: $(BIN)/.installed node_modules/.installed console ## the local stage: API + embedded DynamoDB, the console, dev key, URLs, curl line (Ctrl-C stops it)
 	$(BIN)/python -m scripts.local_stage $(ARGS)
+
+# The web console (console/, docs/console.md): its API types generated from openapi.yaml, checked by tsc, bundled by
+# Vite into build/console/. A couple of seconds, so it is simply rebuilt each time.
+console: node_modules/.installed ## build the web console into build/console (types from openapi.yaml, tsc, vite)
+	npm run --silent console:build
+
+console-deploy: $(BIN)/.installed console ## upload the console to a deployed stage: make console-deploy STAGE=<stage> [REGION=...]
+	@test -n "$(STAGE)" || { echo "usage: make console-deploy STAGE=<stage> [REGION=us-east-1]"; exit 2; }
+	$(BIN)/python -m scripts.console_deploy --stage $(STAGE) --region $${REGION:-us-east-1} $(ARGS)
 
 fuzz: $(BIN)/.installed ## fuzz a stage: make fuzz URL=<stage url> (keys in TRIGGERS_API_KEY, TRIGGERS_PEER_API_KEY)
 	@test -n "$(URL)" || { echo "usage: make fuzz URL=<stage url>"; exit 2; }

@@ -2,6 +2,7 @@
 command.
 
     python -m scripts.local_stage [--api-port 3000] [--dynamodb-port 8000] [--sqs-port 9324] [--lambda-port 3002]
+                                  [--console-port 5173]
 
 It starts, in this order, each in its own process group:
 1. moto in server mode on 127.0.0.1 (scripts/moto_dynamodb.py), with the tables created from the definitions in
@@ -17,8 +18,10 @@ It starts, in this order, each in its own process group:
    serverless-offline-sqs (the `jobs` and `deliver` functions, fed from their queues), configured in serverless.yml's
    `custom`;
 then creates an API key for tenant "dev" and one for a second tenant, "dev-peer", in the keys table (with the key
-tool operators use, triggers/cli/api_keys.py), and prints the stage URL, the docs URL, the keys, a curl line that
-creates an event and the command that fuzzes the stage. Ctrl-C (or SIGTERM) stops every process it started.
+tool operators use, triggers/cli/api_keys.py), serves the web console (build/console, which `make run` builds first:
+docs/console.md) with a config.json pointing it at this stage, and prints the stage URL, the console and docs URLs,
+the keys, a curl line that creates an event and the command that fuzzes the stage. Ctrl-C (or SIGTERM) stops every
+process it started.
 
 The functions' environment is serverless.yml's `provider.environment` for stage `local` (AUTH_MODE=aws, table
 names, rate limit, ...) plus what only the local stage has: DYNAMODB_ENDPOINT_URL, SQS_ENDPOINT_URL and fake AWS
@@ -48,10 +51,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 import yaml
@@ -66,6 +72,8 @@ FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "loca
 DEV_TENANT = "dev"
 PEER_TENANT = "dev-peer"
 DOCS_PATH = "/v1/docs/"
+# `npm run console:build`'s output: the same files a deploy uploads to the console's bucket.
+CONSOLE_BUILD = ROOT / "build" / "console"
 STOP_TIMEOUT_SECONDS = 10.0
 START_TIMEOUT_SECONDS = 120.0
 # serverless.yml, custom.serverless-offline-dynamodb-streams.checkpointFile: a file of this run's own.
@@ -139,10 +147,15 @@ class LocalStage:
     log_path: Path | None = None  # where serverless offline writes, when not to this process's output
     scratch: Path | None = None  # this run's own files (the stream plugin's checkpoint), removed by stop()
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    console: ThreadingHTTPServer | None = None
 
     @property
     def docs_url(self) -> str:
         return self.url + DOCS_PATH
+
+    @property
+    def console_url(self) -> str | None:
+        return None if self.console is None else f"http://127.0.0.1:{self.console.server_address[1]}/"
 
     def create_key(self, tenant: str, name: str = "local-stage") -> str:
         """A new active key for `tenant` in this stage's keys table, made by the operators' key tool."""
@@ -170,6 +183,9 @@ class LocalStage:
                 "",
                 f"The local stage '{self.stage}' is up; its DynamoDB and SQS are moto, in memory (gone when it stops).",
                 f"  Stage URL    {self.url}",
+                f"  Console      {self.console_url}  (sign in with the dev key)"
+                if self.console_url
+                else f"  Console      not built: `make run` builds it ({CONSOLE_BUILD.relative_to(ROOT)} is missing)",
                 f"  Docs         {self.docs_url}",
                 f"  DynamoDB     {self.dynamodb_endpoint}  (tables triggers-api-*-{self.stage})",
                 f"  SQS          {self.sqs_endpoint}  (queues {', '.join(self.queues)})",
@@ -205,7 +221,12 @@ class LocalStage:
         return None
 
     def stop(self) -> None:
-        """Stop every process group this stage started, the API first, and remove its files; idempotent."""
+        """Stop the console's server and every process group this stage started, the API first, and remove its
+        files; idempotent."""
+        if self.console is not None:
+            self.console.shutdown()
+            self.console.server_close()
+            self.console = None
         for name in reversed(list(self.processes)):
             stop_group(self.processes.pop(name))
         if self.scratch is not None:
@@ -354,6 +375,40 @@ def create_key(dynamodb_endpoint: str, stage: str, tenant: str, name: str = "loc
     return result.stdout.strip().splitlines()[-1]
 
 
+def serve_console(directory: Path, api_url: str, port: int) -> ThreadingHTTPServer:
+    """Serve the built console from `directory` on 127.0.0.1:`port`, in threads of this process, with a config.json
+    naming `api_url`: the one file that differs per stage, so that one build serves them all (CloudFront serves the
+    same files with the stage's config.json)."""
+    config = json.dumps({"api_url": api_url}).encode()
+
+    class Files(SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(directory), **kwargs)
+
+        def do_GET(self) -> None:
+            if urlsplit(self.path).path != "/config.json":
+                super().do_GET()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(config)))
+            self.end_headers()
+            self.wfile.write(config)
+
+        def end_headers(self) -> None:
+            # A rebuilt console (new asset names) must be seen on the next reload.
+            self.send_header("Cache-Control", "no-store")
+            super().end_headers()
+
+        def log_message(self, format, *args) -> None:  # noqa: A002 (the base class's name)
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Files)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def _check_ports(ports: dict[str, int]) -> None:
     if len(set(ports.values())) != len(ports):
         raise StageError(f"the ports must differ: {', '.join(f'{k} {v}' for k, v in ports.items())}")
@@ -396,6 +451,7 @@ def start(
     dynamodb_port: int = 8000,
     sqs_port: int = 9324,
     lambda_port: int = 3002,
+    console_port: int | None = None,
     stage: str = "local",
     params: dict[str, str] | None = None,
     extra_env: dict[str, str] | None = None,
@@ -407,10 +463,12 @@ def start(
 
     `output` is where serverless offline writes (a file object; None: this process's stdout and stderr).
     `params` override the stage's params (serverless.yml), e.g. {"rateLimitPerMinute": "5000"}.
+    `console_port`: serve the built console there (if it is built: see CONSOLE_BUILD); None: no console.
     """
     if not SERVERLESS.exists():
         raise StageError(f"{SERVERLESS.relative_to(ROOT)} is missing: run `make setup` (or `npm ci`) first")
-    _check_ports({"api": api_port, "dynamodb": dynamodb_port, "sqs": sqs_port, "lambda": lambda_port})
+    ports = {"api": api_port, "dynamodb": dynamodb_port, "sqs": sqs_port, "lambda": lambda_port}
+    _check_ports(ports if console_port is None else {**ports, "console": console_port})
     endpoint = f"http://127.0.0.1:{dynamodb_port}"
     running = LocalStage(
         stage=stage,
@@ -476,6 +534,8 @@ def start(
             start_new_session=True,
         )
         _wait_until_ready(api_port, running.processes["serverless offline"], timeout, log_hint)
+        if console_port is not None and (CONSOLE_BUILD / "index.html").exists():
+            running.console = serve_console(CONSOLE_BUILD, running.url, console_port)
     except BaseException:
         running.stop()
         raise
@@ -507,6 +567,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--lambda-port", type=int, default=3002, help="serverless-offline's Lambda invoke port (default 3002)"
     )
+    parser.add_argument(
+        "--console-port", type=int, default=5173, help="the web console's port on 127.0.0.1 (default 5173)"
+    )
     parser.add_argument("--stage", default="local", help="the stage name: table names and STAGE (default local)")
     parser.add_argument(
         "--rate-limit-per-minute",
@@ -537,6 +600,7 @@ def main(argv=None) -> int:
             dynamodb_port=args.dynamodb_port,
             sqs_port=args.sqs_port,
             lambda_port=args.lambda_port,
+            console_port=args.console_port,
             stage=args.stage,
             params={}
             if args.rate_limit_per_minute is None

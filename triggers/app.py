@@ -12,6 +12,7 @@ from triggers.operations.events import Events
 from triggers.operations.health import Health
 from triggers.operations.inbox import Inbox
 from triggers.operations.jobs import Jobs
+from triggers.operations.keys import Keys
 from triggers.operations.subscriptions import Subscriptions
 from triggers.services import build_services
 from triggers.settings import Settings
@@ -40,6 +41,7 @@ def create_app(
             Subscriptions(services.subscriptions, services.deliveries, services.jobs),
             Jobs(services.jobs),
             Audit(services.audit),
+            Keys(),
         ]
     )
     return create_api(settings, handlers)

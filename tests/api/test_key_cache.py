@@ -9,7 +9,7 @@ from triggers.auth.api_keys import Authenticator, generate_key, hash_key
 from triggers.auth.cache import TtlCache
 from triggers.auth.rate_limits import RateLimits
 from triggers.domain.events import utc_now
-from triggers.storage.api_keys import ApiKeyRecord, ApiKeyStore
+from triggers.storage.api_keys import SCOPES, ApiKeyRecord, ApiKeyStore
 from triggers.storage.rate_limits import RateLimitCounter
 
 
@@ -84,7 +84,13 @@ def test_a_key_created_after_it_was_found_unknown_works_within_the_unknown_key_t
     clock.now += 59.9
     assert authenticator.authenticate(key) is None  # still remembered as unknown
     clock.now += 0.2
-    assert authenticator.authenticate(key) == {"sub": "tenant-late", "sources": (), "event_types": ()}
+    assert authenticator.authenticate(key) == {
+        "sub": "tenant-late",
+        "key_id": hash_key(key)[:12],
+        "scopes": tuple(sorted(SCOPES)),  # as the store reads them back
+        "sources": (),
+        "event_types": (),
+    }
     assert store.deactivate(hash_key(key))
     assert authenticator.authenticate(key) is None  # API_KEY_CACHE_SECONDS=0: no positive cache
 

@@ -117,3 +117,17 @@ def test_a_batch_refuses_only_the_items_the_key_may_not_write(call, make_api_key
     results = call("POST", "/v1/events/batch", key=key, body={"events": items}).json["results"]
     assert [r["status"] for r in results] == [201, 403, 201]
     assert results[1]["error"]["type"] == "/problems/event-not-allowed"
+
+
+@pytest.mark.parametrize("scopes", [(), ("events:read",), ("events:write", "subscriptions:manage")])
+def test_any_valid_key_reads_its_own_tenant_id_and_scopes(call, make_api_key, scopes):
+    key, tenant = make_api_key(scopes=scopes)
+    response = call("GET", "/v1/key", key=key)
+    assert response.status == 200, response.body
+    assert response.json["tenant"] == tenant
+    assert response.json["key_id"] == hash_key(key)[:12]
+    assert response.json["scopes"] == list(scopes)
+
+
+def test_the_key_operation_needs_a_valid_key(call):
+    assert_problem(call("GET", "/v1/key", key="tk_not_a_key"), 401, "/problems/unauthorized")

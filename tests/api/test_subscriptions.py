@@ -220,3 +220,60 @@ def test_long_polling_waits_for_nothing_and_ends(call, tenant):
 def test_unknown_subscription_and_job_are_404(call, tenant):
     assert_problem(call("POST", f"/v1/subscriptions/{UNKNOWN}/receive", key=tenant, body={}), 404)
     assert_problem(call("GET", f"/v1/jobs/{uuid.uuid4()}", key=tenant), 404)
+
+
+def test_the_backlog_counts_ready_and_leased_deliveries_and_dates_the_oldest_ready_one(call, tenant, stream):
+    subscription = subscribe(call, tenant)
+    path = f"/v1/subscriptions/{subscription['subscription_id']}/backlog"
+    empty = call("GET", path, key=tenant)
+    assert empty.status == 200, empty.body
+    assert {k: empty.json[k] for k in ("ready", "leased", "oldest_ready_at")} == {
+        "ready": 0,
+        "leased": 0,
+        "oldest_ready_at": None,
+    }
+    publish(call, tenant, stream, *(new_event() for _ in range(3)))
+    first_created = call("GET", "/v1/events", key=tenant, query={"limit": "3"}).json["events"][-1]["created_at"]
+    receive(call, tenant, subscription, max_events=1)
+    backlog = call("GET", path, key=tenant).json
+    assert (backlog["subscription_id"], backlog["ready"], backlog["leased"]) == (subscription["subscription_id"], 2, 1)
+    # The oldest ready one is the second event: the first is leased. Each became receivable at its creation.
+    assert first_created <= backlog["oldest_ready_at"]
+    assert backlog["oldest_ready_at"].endswith("Z")
+
+
+def test_the_backlog_of_another_tenants_subscription_is_404(call, tenant, make_api_key):
+    subscription = subscribe(call, tenant)
+    other, _ = make_api_key()
+    assert_problem(call("GET", f"/v1/subscriptions/{subscription['subscription_id']}/backlog", key=other), 404)
+
+
+def test_an_events_deliveries_say_which_subscriptions_it_went_to_and_where_each_stands(
+    call, tenant, stream, make_api_key
+):
+    acked = subscribe(call, tenant, filter={"event_types": ["invoice.*"]})
+    leased = subscribe(call, tenant)
+    pending = subscribe(call, tenant)
+    dying = subscribe(call, tenant, max_deliveries=1)
+    subscribe(call, tenant, filter={"event_types": ["order.*"]})  # does not match: not listed
+    (event_id,) = event_ids(publish(call, tenant, stream, new_event(event_type="invoice.paid")))
+    (token,) = [d["lease_token"] for d in receive(call, tenant, acked)]
+    assert settle(call, tenant, acked, "ack", {"lease_tokens": [token]}) == ["acknowledged"]
+    assert len(receive(call, tenant, leased)) == 1
+    assert len(receive(call, tenant, dying, visibility_timeout=1)) == 1
+    time.sleep(1.1)
+    assert receive(call, tenant, dying) == []  # dead now
+
+    response = call("GET", f"/v1/events/{event_id}/deliveries", key=tenant)
+    assert response.status == 200, response.body
+    states = {d["subscription_id"]: (d["state"], d["delivery_count"]) for d in response.json["deliveries"]}
+    assert states == {
+        acked["subscription_id"]: ("acknowledged", 1),
+        leased["subscription_id"]: ("leased", 1),
+        pending["subscription_id"]: ("pending", 0),
+        dying["subscription_id"]: ("dead", 1),
+    }
+    assert [d["subscription_id"] for d in response.json["deliveries"]] == sorted(states)
+    other, _ = make_api_key()
+    assert call("GET", f"/v1/events/{event_id}/deliveries", key=other).json["deliveries"] == []
+    assert call("GET", f"/v1/events/{UNKNOWN}/deliveries", key=tenant).json["deliveries"] == []

@@ -9,80 +9,23 @@
 // browser, a selector that never appears) is a message on stderr and exit status 1. This script only reports: the
 // test decides what is right.
 //
-// Chromium comes from @sparticuz/chromium (the binary is inside the npm package, unpacked to the temporary
-// directory on first use), driven by puppeteer-core of the matching Chromium version (package.json pins both).
-// Nothing leaves the machine: every request to another origin than the page's is refused and reported, and
-// Chromium's own background traffic (updates, metrics, first-run pages) is switched off.
+// Chromium and the page's watch (only the page's own origin may be reached) come from chromium.mjs.
 
-import chromium from "@sparticuz/chromium";
-import puppeteer from "puppeteer-core";
+import { cspViolations, launch, watchedPage } from "./chromium.mjs";
 
 const [url, operationId] = process.argv.slice(2);
 if (!url || !operationId) {
   console.error("usage: node docs_ui.mjs <docs URL> <operationId>");
   process.exit(2);
 }
-const TIMEOUT_MS = 20_000;
-// @sparticuz/chromium's arguments are made for Lambda; these two would make the page less strict than a user's
-// browser (no same-origin policy, mixed content allowed), and the page must work without them.
-const LAX = new Set(["--disable-web-security", "--allow-running-insecure-content"]);
-const QUIET = ["--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"];
 
 const started = performance.now();
-const report = {
-  url,
-  operations: [],
-  icons: [],
-  try_it_out: null,
-  csp_violations: [],
-  outside_requests: [],
-  failed_requests: [],
-  page_errors: [],
-  console_errors: [],
-  timings_ms: {},
-};
-const browser = await puppeteer.launch({
-  executablePath: await chromium.executablePath(),
-  args: [...chromium.args.filter((arg) => !LAX.has(arg)), ...QUIET],
-  headless: "shell",
-  timeout: TIMEOUT_MS,
-});
+const report = { url, operations: [], icons: [], try_it_out: null, csp_violations: [], timings_ms: {} };
+const browser = await launch();
 report.browser = await browser.version();
 report.timings_ms.launch = Math.round(performance.now() - started);
 try {
-  const page = await browser.newPage();
-  page.setDefaultTimeout(TIMEOUT_MS);
-  const origin = new URL(url).origin;
-  await page.setRequestInterception(true);
-  page.on("request", (request) => {
-    const target = request.url();
-    if (target.startsWith("data:") || new URL(target).origin === origin) {
-      request.continue();
-    } else {
-      report.outside_requests.push(target);
-      request.abort("blockedbyclient");
-    }
-  });
-  page.on("requestfailed", (request) => {
-    report.failed_requests.push({ url: request.url(), error: request.failure()?.errorText });
-  });
-  page.on("response", (response) => {
-    if (response.status() >= 400) report.failed_requests.push({ url: response.url(), status: response.status() });
-  });
-  page.on("pageerror", (error) => report.page_errors.push(String(error.message ?? error)));
-  page.on("console", (message) => {
-    if (message.type() === "error") report.console_errors.push(message.text());
-  });
-  // Every Content-Security-Policy violation, whatever the page does with it.
-  await page.evaluateOnNewDocument(() => {
-    document.addEventListener("securitypolicyviolation", (event) => {
-      (window.__cspViolations ??= []).push({
-        directive: event.violatedDirective,
-        blocked: event.blockedURI,
-        sample: event.sample,
-      });
-    });
-  });
+  const page = await watchedPage(browser, [new URL(url).origin], report);
 
   await page.goto(url, { waitUntil: "load" });
   await page.waitForSelector(".opblock");
@@ -132,7 +75,7 @@ try {
     answer,
   );
   report.timings_ms.tried = Math.round(performance.now() - started);
-  report.csp_violations = await page.evaluate(() => window.__cspViolations ?? []);
+  report.csp_violations = await cspViolations(page);
   report.timings_ms.checked = Math.round(performance.now() - started);
 } finally {
   await browser.close();

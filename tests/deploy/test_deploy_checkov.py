@@ -16,8 +16,8 @@ from deploy_support import REPO
 IAM_CHECKS = {"CKV_AWS_63", "CKV_AWS_109", "CKV_AWS_111"}
 # Findings we accept, each explained in docs/deploy.md ("checkov findings").
 ACCEPTED = {
-    "CKV_AWS_18",  # deployment bucket access logging
-    "CKV_AWS_21",  # deployment bucket versioning
+    "CKV_AWS_18",  # deployment and console buckets' access logging
+    "CKV_AWS_21",  # deployment and console buckets' versioning
     "CKV_AWS_27",  # queues encrypted with SSE-SQS, which this check does not see (see below)
     "CKV_AWS_28",  # point-in-time recovery off outside prod, and never on the rate-limit counters or job records
     "CKV_AWS_59",  # API methods without an API Gateway authorizer: the app checks the API key
@@ -29,6 +29,9 @@ ACCEPTED = {
     "CKV_AWS_173",  # environment encrypted with Lambda's key, not a customer-managed one
     "CKV_AWS_26",  # the alarm topic unencrypted: CloudWatch cannot publish to a topic under aws/sns
     "CKV_AWS_192",  # the web ACL (prod) has no Log4j rule group: no Java anywhere, its one job is the rate rule
+    "CKV_AWS_68",  # no WAF on the console's CloudFront: static files only
+    "CKV_AWS_86",  # no access logs on the console's CloudFront
+    "CKV_AWS_174",  # CloudFront's default certificate when the stage has no console domain (TLS 1.2 with one)
 }
 
 

@@ -27,8 +27,22 @@ EDGE = {
     "dev": ("*", None, 0),
     "prod": (CORS_ORIGINS, 50, 3000),
 }
+# S3's four switches that keep a bucket private, whatever a policy or an ACL says.
+ALL_PUBLIC_ACCESS_BLOCKED = {
+    "BlockPublicAcls": True,
+    "BlockPublicPolicy": True,
+    "IgnorePublicAcls": True,
+    "RestrictPublicBuckets": True,
+}
 # A personal stage packaged with the options that are off by default turned on.
-OPTIONS = ("tracing=true", "wafRateLimit=500", "alarmEmail=ops@example.com")
+CONSOLE_CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f8fad5b-d9cb-469f-a165-70867728950e"
+OPTIONS = (
+    "tracing=true",
+    "wafRateLimit=500",
+    "alarmEmail=ops@example.com",
+    "consoleDomain=console.example.com",
+    f"consoleCertificateArn={CONSOLE_CERTIFICATE}",
+)
 
 
 @pytest.fixture(params=STAGES, scope="module")
@@ -564,12 +578,7 @@ def test_outputs(package):
 
 def test_deployment_bucket_is_private_and_encrypted(package):
     bucket = package.create_template["Resources"]["ServerlessDeploymentBucket"]["Properties"]
-    assert bucket["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True,
-        "BlockPublicPolicy": True,
-        "IgnorePublicAcls": True,
-        "RestrictPublicBuckets": True,
-    }
+    assert bucket["PublicAccessBlockConfiguration"] == ALL_PUBLIC_ACCESS_BLOCKED
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
 
 
@@ -1197,6 +1206,8 @@ def test_the_options_turned_on(options_package):
     ]
     assert str(template["Parameters"]["WafRateLimit"]["Default"]) == "500"  # --param values are strings
     assert template["Parameters"]["AlarmEmail"]["Default"] == "ops@example.com"
+    assert template["Parameters"]["ConsoleDomain"]["Default"] == "console.example.com"
+    assert template["Parameters"]["ConsoleCertificateArn"]["Default"] == CONSOLE_CERTIFICATE
     assert template["Resources"]["ApiLambdaFunction"]["Properties"]["Environment"]["Variables"]["CORS_ORIGINS"] == "*"
     result = subprocess.run(
         [
@@ -1211,6 +1222,75 @@ def test_the_options_turned_on(options_package):
         timeout=300,
     )
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+# The web console: a private bucket behind CloudFront ---------------------------------------------------------
+
+
+def test_the_console_bucket_is_private_and_encrypted(package):
+    bucket = package.update_template["Resources"]["ConsoleBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == ALL_PUBLIC_ACCESS_BLOCKED
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert "WebsiteConfiguration" not in bucket and "AccessControl" not in bucket  # no S3 website, no public ACL
+
+
+def test_only_the_consoles_distribution_reads_its_bucket_and_only_over_https(package):
+    policy = package.resources("AWS::S3::BucketPolicy")["ConsoleBucketPolicy"]
+    assert policy["Properties"]["Bucket"] == {"Ref": "ConsoleBucket"}
+    read, https_only = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert read["Effect"] == "Allow" and read["Action"] == "s3:GetObject"
+    assert read["Principal"] == {"Service": "cloudfront.amazonaws.com"}  # origin access control's principal
+    assert read["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": ["ConsoleBucket", "Arn"]}, "/*"]]}
+    source = read["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Join"][1]
+    assert source[-2:] == [":distribution/", {"Ref": "ConsoleDistribution"}]  # this distribution, no other
+    assert {"Ref": "AWS::AccountId"} in source
+    assert https_only["Effect"] == "Deny" and https_only["Principal"] == "*" and https_only["Action"] == "s3:*"
+    assert https_only["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert {"Fn::GetAtt": ["ConsoleBucket", "Arn"]} in https_only["Resource"]
+
+
+def test_cloudfront_reads_the_bucket_through_origin_access_control_and_serves_https(package):
+    (control,) = package.resources("AWS::CloudFront::OriginAccessControl").values()
+    config = control["Properties"]["OriginAccessControlConfig"]
+    assert (config["OriginAccessControlOriginType"], config["SigningBehavior"], config["SigningProtocol"]) == (
+        "s3",
+        "always",
+        "sigv4",
+    )
+    (distribution,) = package.resources("AWS::CloudFront::Distribution").values()
+    settings = distribution["Properties"]["DistributionConfig"]
+    (origin,) = settings["Origins"]
+    assert origin["DomainName"] == {"Fn::GetAtt": ["ConsoleBucket", "RegionalDomainName"]}
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["ConsoleOriginAccessControl", "Id"]}
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}  # no legacy OAI
+    behaviour = settings["DefaultCacheBehavior"]
+    assert behaviour["TargetOriginId"] == origin["Id"]
+    assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behaviour["AllowedMethods"] == ["GET", "HEAD"]
+    assert behaviour["ResponseHeadersPolicyId"] == "67f7725c-6f97-4210-82d7-5512b31e9d03"  # Managed-SecurityHeaders
+    assert settings["DefaultRootObject"] == "index.html"
+    # A console domain brings its certificate and TLS 1.2 at least; without one, CloudFront's own name and certificate.
+    assert settings["ViewerCertificate"]["Fn::If"][0] == "HasConsoleDomain"
+    assert settings["ViewerCertificate"]["Fn::If"][1]["MinimumProtocolVersion"] == "TLSv1.2_2021"
+    assert settings["ViewerCertificate"]["Fn::If"][2] == {"CloudFrontDefaultCertificate": True}
+    outputs = package.update_template["Outputs"]
+    assert outputs["ConsoleBucketName"]["Value"] == {"Ref": "ConsoleBucket"}
+    assert outputs["ConsoleDistributionId"]["Value"] == {"Ref": "ConsoleDistribution"}
+
+
+def test_a_console_domain_must_be_among_the_stages_cors_origins(serverless_environment):
+    """With `*` (dev) any origin is allowed; a stage that names its origins must name the console's."""
+    hook = "before:package:initialize"
+    domain = "--param=consoleDomain=console.example.com"
+    refused = print_config(serverless_environment, "--stage", "prod", domain)["custom"]["scripts"]["hooks"][hook]
+    result = subprocess.run(["sh", "-c", refused], capture_output=True, text=True, check=False, timeout=30)
+    assert result.returncode == 1
+    assert "corsOrigins of stage prod must include the console: https://console.example.com" in result.stderr
+    origins = f"--param=corsOrigins={CORS_ORIGINS},https://console.example.com"
+    allowed = print_config(serverless_environment, "--stage", "prod", domain, origins)["custom"]["scripts"]["hooks"]
+    assert subprocess.run(["sh", "-c", allowed[hook]], check=False, timeout=30).returncode == 0
 
 
 # The zip ------------------------------------------------------------------------------------------------------

@@ -11,8 +11,9 @@
 6. every DynamoDB and SQS call the handlers made must be allowed by the role the stack created.
 
 What moto cannot do here, said plainly rather than papered over:
-- it has no CloudFormation support for some types (MOTO_UNSUPPORTED_TYPES: the deployment bucket's TLS-only
-  policy, the CloudWatch alarms, the API's gateway responses): it skips each, and lists it with an empty logical
+- it has no CloudFormation support for some types (MOTO_UNSUPPORTED_TYPES: the deployment and console buckets'
+  policies, the CloudWatch alarms, the API's gateway responses, the console's CloudFront distribution and origin
+  access control): it skips each, and lists it with an empty logical
   id; test_deploy_package checks them in the template (the SNS topic and the dashboard are created);
 - the resources whose condition is false on dev (the WAF web ACL and its association, the alarm e-mail
   subscription) are not created, as on AWS; prod's web ACL is checked in the template only;
@@ -57,7 +58,13 @@ from deploy_support import (
 )
 
 # No CloudFormation support in moto (5.x): skipped, listed with an empty logical id; checked in the template instead.
-MOTO_UNSUPPORTED_TYPES = {"AWS::S3::BucketPolicy", "AWS::CloudWatch::Alarm", "AWS::ApiGateway::GatewayResponse"}
+MOTO_UNSUPPORTED_TYPES = {
+    "AWS::S3::BucketPolicy",
+    "AWS::CloudWatch::Alarm",
+    "AWS::ApiGateway::GatewayResponse",
+    "AWS::CloudFront::Distribution",
+    "AWS::CloudFront::OriginAccessControl",
+}
 NOT_EXECUTED_BY_MOTO = {"AWS::Lambda::EventSourceMapping"}
 FUNCTIONS = ("api", "fanout", "jobs", "deliver")
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]

@@ -49,8 +49,9 @@ def test_a_port_in_use_is_reported_and_nothing_starts():
 
 
 def test_the_run_command_prints_a_working_curl_line_and_ctrl_c_stops_everything():
-    api_port, dynamodb_port, lambda_port = free_ports(3)
+    api_port, dynamodb_port, lambda_port, console_port = free_ports(4)
     ports = ["--api-port", str(api_port), "--dynamodb-port", str(dynamodb_port), "--lambda-port", str(lambda_port)]
+    ports += ["--console-port", str(console_port)]
     process = subprocess.Popen(
         COMMAND + ports,
         cwd=REPO,
@@ -73,6 +74,8 @@ def test_the_run_command_prints_a_working_curl_line_and_ctrl_c_stops_everything(
         output = "".join(lines)
         assert f"Stage URL    http://127.0.0.1:{api_port}" in output
         assert f"Docs         http://127.0.0.1:{api_port}/v1/docs/" in output
+        # The console when `make run` has built it (build/console), else how to get it.
+        assert f"Console      http://127.0.0.1:{console_port}/" in output or "Console      not built" in output
         curl_line = next(lines[i + 1] for i, line in enumerate(lines) if line.startswith("Create an event"))
 
         pasted = subprocess.run(["sh", "-c", curl_line.strip()], capture_output=True, text=True, timeout=30)
@@ -92,5 +95,5 @@ def test_the_run_command_prints_a_working_curl_line_and_ctrl_c_stops_everything(
     while (left := stage_processes(f"127.0.0.1:{dynamodb_port}")) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left, "processes left running after Ctrl-C:\n" + "\n".join(left)
-    for port in (api_port, dynamodb_port, lambda_port):
+    for port in (api_port, dynamodb_port, lambda_port, console_port):
         assert not port_in_use(port), f"port {port} still answers after Ctrl-C"

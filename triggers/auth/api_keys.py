@@ -116,4 +116,10 @@ class Authenticator:
         quota = self.limits.admit(key_hash, record.tenant_id)
         if state is not None:
             state.quota = quota
-        return {"sub": record.tenant_id, "sources": record.sources, "event_types": record.event_types}
+        return {
+            "sub": record.tenant_id,
+            "key_id": record.key_id,
+            "scopes": record.scopes,
+            "sources": record.sources,
+            "event_types": record.event_types,
+        }

@@ -125,6 +125,16 @@ class DeliveryService:
         page, end = self.store.dead_page(subscription.subscription_id, limit, start)
         return page, self.cursors.encode(end, tenant_id) if end else None
 
+    def of_event(self, tenant_id: str, event_id: str) -> list[tuple[Delivery, str]]:
+        """Each delivery of the event with its state: `pending | leased | acknowledged | dead`."""
+        now_ms = _ms(self.clock())
+        return [(delivery, delivery_state(delivery, now_ms)) for delivery in self.store.for_event(tenant_id, event_id)]
+
+    def backlog(self, tenant_id: str, subscription_id: str) -> tuple[int, int, int | None]:
+        """(ready, leased, when the oldest ready delivery became receivable, in epoch ms) of the subscription."""
+        subscription = self.subscriptions.get(tenant_id, subscription_id)
+        return self.store.backlog(subscription.subscription_id, _ms(self.clock()))
+
     def redrive(self, tenant_id: str, subscription_id: str, event_ids: list[str]) -> list[str]:
         """Make these dead letters receivable again (an audited change); each one's outcome in request order:
         `redriven | not_found`."""
@@ -167,6 +177,14 @@ class DeliveryService:
         start = self.cursors.decode(cursor, tenant_id, length=1)[0] if cursor is not None else None
         page, end = self.attempt_log.page(subscription.subscription_id, limit, start)
         return page, self.cursors.encode((end,), tenant_id) if end else None
+
+
+def delivery_state(delivery: Delivery, now_ms: int) -> str:
+    if delivery.died_at is not None:
+        return "dead"
+    if delivery.acknowledged_at is not None or delivery.visible_at is None:
+        return "acknowledged"
+    return "leased" if delivery.lease is not None and delivery.visible_at > now_ms else "pending"
 
 
 def _refusal(refused: ConditionFailed[Delivery], lease: str) -> str:

@@ -107,7 +107,7 @@ def add_request_handling(app: AsyncApp, settings: Settings, spec: dict) -> None:
         ProblemCors,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         allow_origins=list(settings.cors_origins),
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Content-Type", "X-API-Key", "X-Request-ID", "Idempotency-Key", *BINARY_MODE_HEADERS],
         expose_headers=[
             "X-Request-ID",

@@ -123,6 +123,20 @@ class Subscriptions:
         page, next_cursor = self.deliveries.dead_letters(user, subscription_id, limit, cursor)
         return json_response({"dead_letters": [_dead_letter(d) for d in page], "next_cursor": next_cursor})
 
+    async def list_event_deliveries(self, event_id: str, user: str):
+        deliveries = [
+            {"subscription_id": d.subscription_id, "state": state, "delivery_count": d.delivery_count}
+            for d, state in self.deliveries.of_event(user, event_id)
+        ]
+        return json_response({"event_id": event_id, "deliveries": deliveries})
+
+    async def get_backlog(self, subscription_id: str, user: str):
+        ready, leased, oldest_ms = self.deliveries.backlog(user, subscription_id)
+        oldest = None if oldest_ms is None else time_of_ms(oldest_ms)
+        return json_response(
+            {"subscription_id": subscription_id, "ready": ready, "leased": leased, "oldest_ready_at": oldest}
+        )
+
     async def redrive_dead_letters(self, subscription_id: str, body: dict, user: str):
         if body.get("all"):
             return _started(self.jobs.start_redrive(user, subscription_id))

@@ -159,6 +159,24 @@ class DeliveryStore:
                     request = self.client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
         return len(items)
 
+    def for_event(self, tenant_id: str, event_id: str) -> list[Delivery]:
+        """Every delivery of an event, in subscription id order: one consistent Query (page by page)."""
+        items: list[dict] = []
+        options: dict[str, Any] = {}
+        while True:
+            with unavailable_as_domain_error():
+                page = self.client.query(
+                    TableName=self.table,
+                    KeyConditionExpression="pk = :pk",
+                    ExpressionAttributeValues={":pk": {"S": f"{tenant_id}#{event_id}"}},
+                    ConsistentRead=True,
+                    **options,
+                )
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return [_from_item(item) for item in items]
+            options["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     # Receive
 
     def visible(self, subscription_id: str, now_ms: int, limit: int) -> list[Delivery]:
@@ -181,6 +199,40 @@ class DeliveryStore:
         items = [item for page in self._each(lane_query, range(self.shards)) for item in page]
         items.sort(key=lambda item: int(item["visible_at"]["N"]))
         return [_from_item(item) for item in items[:limit]]
+
+    def backlog(self, subscription_id: str, now_ms: int) -> tuple[int, int, int | None]:
+        """(ready, leased, the oldest ready delivery's `visible_at`) over the subscription's lanes, from the `visible`
+        index: counted by DynamoDB (Select COUNT, page by page), not read item by item."""
+
+        def count(shard: int, condition: str) -> int:
+            total, start = 0, None
+            while True:
+                page = self._lane_query(subscription_id, shard, condition, now_ms, Select="COUNT", start=start)
+                total += page["Count"]
+                start = page.get("LastEvaluatedKey")
+                if start is None:
+                    return total
+
+        def oldest(shard: int) -> int | None:
+            items = self._lane_query(subscription_id, shard, "visible_at <= :now", now_ms, Limit=1).get("Items")
+            return int(items[0]["visible_at"]["N"]) if items else None
+
+        ready = sum(self._each(lambda shard: count(shard, "visible_at <= :now"), range(self.shards)))
+        leased = sum(self._each(lambda shard: count(shard, "visible_at > :now"), range(self.shards)))
+        firsts = [first for first in self._each(oldest, range(self.shards)) if first is not None]
+        return ready, leased, min(firsts, default=None)
+
+    def _lane_query(self, subscription_id: str, shard: int, condition: str, now_ms: int, start=None, **options):
+        if start is not None:
+            options["ExclusiveStartKey"] = start
+        with unavailable_as_domain_error():
+            return self.client.query(
+                TableName=self.table,
+                IndexName=VISIBLE_INDEX,
+                KeyConditionExpression=f"lane = :lane AND {condition}",
+                ExpressionAttributeValues={":lane": {"S": f"{subscription_id}#{shard}"}, ":now": {"N": str(now_ms)}},
+                **options,
+            )
 
     def lease(
         self, delivery: Delivery, now_ms: int, nonce: str, until_ms: int, max_deliveries: int
