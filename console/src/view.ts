@@ -152,12 +152,15 @@ export function chartBuckets(attempts: Attempt[], now: number, width: number, co
 export interface BacklogCounts {
   ready: number;
   leased: number;
+  complete: boolean;
   oldest_ready_at: string | null;
 }
 
-/** A pull subscription's backlog in one line: what waits, what is leased, and how long the oldest has waited. */
+/** A pull subscription's backlog in one line: what waits, what is leased, and how long the oldest has waited. The API
+ * counts each up to 10,000 and says when it stopped there (`complete` false). */
 export function backlogText(backlog: BacklogCounts, now: number): string {
-  const waiting = `${backlog.ready} ready to receive, ${backlog.leased} leased`;
+  const atLeast = backlog.complete ? "" : "at least ";
+  const waiting = `${atLeast}${backlog.ready} ready to receive, ${backlog.leased} leased`;
   if (!backlog.oldest_ready_at) return `${waiting}; nothing waiting.`;
   const age = formatAge(backlog.oldest_ready_at, now).replace(/ ago$/, "");
   return `${waiting}; the oldest ready one has waited ${age} (since ${formatTime(backlog.oldest_ready_at)}).`;

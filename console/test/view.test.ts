@@ -156,13 +156,19 @@ describe("backlogText", () => {
   const now = Date.parse("2026-11-30T12:00:00Z");
 
   it("says what waits, what is leased and the oldest ready one's wait", () => {
-    expect(backlogText({ ready: 12, leased: 3, oldest_ready_at: "2026-11-30T11:55:00Z" }, now)).toBe(
+    expect(backlogText({ ready: 12, leased: 3, complete: true, oldest_ready_at: "2026-11-30T11:55:00Z" }, now)).toBe(
       "12 ready to receive, 3 leased; the oldest ready one has waited 5 min (since 2026-11-30 11:55:00 UTC).",
     );
   });
 
   it("says nothing waits when there is no oldest", () => {
-    expect(backlogText({ ready: 0, leased: 2, oldest_ready_at: null }, now)).toBe("0 ready to receive, 2 leased; nothing waiting.");
+    expect(backlogText({ ready: 0, leased: 2, complete: true, oldest_ready_at: null }, now)).toBe("0 ready to receive, 2 leased; nothing waiting.");
+  });
+
+  it("says the counts are a floor when the API stopped counting", () => {
+    expect(backlogText({ ready: 10000, leased: 0, complete: false, oldest_ready_at: null }, now)).toBe(
+      "at least 10000 ready to receive, 0 leased; nothing waiting.",
+    );
   });
 });
 

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from tests.support import assert_problem, new_event, publish, receive, settle, subscribe
+from triggers.domain import deliveries
 
 UNKNOWN = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
@@ -237,9 +238,19 @@ def test_the_backlog_counts_ready_and_leased_deliveries_and_dates_the_oldest_rea
     receive(call, tenant, subscription, max_events=1)
     backlog = call("GET", path, key=tenant).json
     assert (backlog["subscription_id"], backlog["ready"], backlog["leased"]) == (subscription["subscription_id"], 2, 1)
+    assert backlog["complete"] is True
     # The oldest ready one is the second event: the first is leased. Each became receivable at its creation.
     assert first_created <= backlog["oldest_ready_at"]
     assert backlog["oldest_ready_at"].endswith("Z")
+
+
+def test_the_backlog_stops_counting_at_its_limit_and_says_so(call, tenant, stream, monkeypatch):
+    """Counting reads the index: a backlog of millions must not make a request of millions of reads."""
+    monkeypatch.setattr(deliveries, "BACKLOG_COUNT_LIMIT", 2)
+    subscription = subscribe(call, tenant)
+    publish(call, tenant, stream, *(new_event() for _ in range(3)))
+    backlog = call("GET", f"/v1/subscriptions/{subscription['subscription_id']}/backlog", key=tenant).json
+    assert (backlog["ready"], backlog["leased"], backlog["complete"]) == (2, 0, False)
 
 
 def test_the_backlog_of_another_tenants_subscription_is_404(call, tenant, make_api_key):

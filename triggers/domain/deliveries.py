@@ -9,6 +9,7 @@ ever held by two live leases.
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,16 @@ if TYPE_CHECKING:
 
 # Long polling looks again this often; each look is one Query per lane.
 POLL_SECONDS = 1.0
+# A backlog's counts stop here: counting reads the index, so an unbounded count would be an unbounded request.
+BACKLOG_COUNT_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Backlog:
+    ready: int
+    leased: int
+    oldest_ready_ms: int | None
+    complete: bool  # false: a count reached BACKLOG_COUNT_LIMIT, there may be more
 
 
 def _ms(moment: datetime) -> int:
@@ -130,10 +141,12 @@ class DeliveryService:
         now_ms = _ms(self.clock())
         return [(delivery, delivery_state(delivery, now_ms)) for delivery in self.store.for_event(tenant_id, event_id)]
 
-    def backlog(self, tenant_id: str, subscription_id: str) -> tuple[int, int, int | None]:
-        """(ready, leased, when the oldest ready delivery became receivable, in epoch ms) of the subscription."""
+    def backlog(self, tenant_id: str, subscription_id: str) -> Backlog:
+        """The subscription's ready and leased deliveries, each counted up to BACKLOG_COUNT_LIMIT."""
         subscription = self.subscriptions.get(tenant_id, subscription_id)
-        return self.store.backlog(subscription.subscription_id, _ms(self.clock()))
+        limit = BACKLOG_COUNT_LIMIT
+        ready, leased, oldest_ms = self.store.backlog(subscription.subscription_id, _ms(self.clock()), limit)
+        return Backlog(min(ready, limit), min(leased, limit), oldest_ms, complete=max(ready, leased) < limit)
 
     def redrive(self, tenant_id: str, subscription_id: str, event_ids: list[str]) -> list[str]:
         """Make these dead letters receivable again (an audited change); each one's outcome in request order:

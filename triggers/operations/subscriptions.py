@@ -131,10 +131,16 @@ class Subscriptions:
         return json_response({"event_id": event_id, "deliveries": deliveries})
 
     async def get_backlog(self, subscription_id: str, user: str):
-        ready, leased, oldest_ms = self.deliveries.backlog(user, subscription_id)
-        oldest = None if oldest_ms is None else time_of_ms(oldest_ms)
+        backlog = self.deliveries.backlog(user, subscription_id)
+        oldest = None if backlog.oldest_ready_ms is None else time_of_ms(backlog.oldest_ready_ms)
         return json_response(
-            {"subscription_id": subscription_id, "ready": ready, "leased": leased, "oldest_ready_at": oldest}
+            {
+                "subscription_id": subscription_id,
+                "ready": backlog.ready,
+                "leased": backlog.leased,
+                "complete": backlog.complete,
+                "oldest_ready_at": oldest,
+            }
         )
 
     async def redrive_dead_letters(self, subscription_id: str, body: dict, user: str):

@@ -200,18 +200,22 @@ class DeliveryStore:
         items.sort(key=lambda item: int(item["visible_at"]["N"]))
         return [_from_item(item) for item in items[:limit]]
 
-    def backlog(self, subscription_id: str, now_ms: int) -> tuple[int, int, int | None]:
+    def backlog(self, subscription_id: str, now_ms: int, up_to: int) -> tuple[int, int, int | None]:
         """(ready, leased, the oldest ready delivery's `visible_at`) over the subscription's lanes, from the `visible`
-        index: counted by DynamoDB (Select COUNT, page by page), not read item by item."""
+        index: counted by DynamoDB (Select COUNT), each lane's count stopping once it reaches `up_to`, so the reads
+        are bounded however large the backlog."""
 
         def count(shard: int, condition: str) -> int:
             total, start = 0, None
-            while True:
-                page = self._lane_query(subscription_id, shard, condition, now_ms, Select="COUNT", start=start)
+            while total < up_to:
+                page = self._lane_query(
+                    subscription_id, shard, condition, now_ms, Select="COUNT", Limit=up_to - total, start=start
+                )
                 total += page["Count"]
                 start = page.get("LastEvaluatedKey")
                 if start is None:
-                    return total
+                    break
+            return total
 
         def oldest(shard: int) -> int | None:
             items = self._lane_query(subscription_id, shard, "visible_at <= :now", now_ms, Limit=1).get("Items")
