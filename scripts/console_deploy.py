@@ -23,12 +23,17 @@ from pathlib import Path
 
 import boto3
 
+from triggers.cli.aws_failures import exit_status
 from triggers.settings import SERVICE
 
 ROOT = Path(__file__).resolve().parents[1]
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 CHANGING = ("/", "/index.html", "/config.json")
+
+
+class ConsoleDeployError(Exception):
+    """Why nothing was uploaded: one line for the operator, exit status 1."""
 
 
 def stack_outputs(cloudformation, stage: str) -> dict[str, str]:
@@ -55,11 +60,11 @@ def upload(s3, bucket: str, build: Path, api_url: str) -> list[str]:
 def deploy(session, stage: str, build: Path) -> str:
     """Upload the console of `build` to `stage` and invalidate what changed; the console's URL."""
     if not (build / "index.html").exists():
-        raise SystemExit(f"error: {build} has no index.html: run `make console` first")
+        raise ConsoleDeployError(f"{build} has no index.html: run `make console` first")
     outputs = stack_outputs(session.client("cloudformation"), stage)
     missing = {"ServiceEndpoint", "ConsoleBucketName", "ConsoleDistributionId"} - set(outputs)
     if missing:
-        raise SystemExit(f"error: the stack of stage {stage} has no {', '.join(sorted(missing))}: deploy it first")
+        raise ConsoleDeployError(f"the stack of stage {stage} has no {', '.join(sorted(missing))}: deploy it first")
     keys = upload(session.client("s3"), outputs["ConsoleBucketName"], build, outputs["ServiceEndpoint"])
     print(f"uploaded {len(keys)} files to s3://{outputs['ConsoleBucketName']}/", flush=True)
     cloudfront = session.client("cloudfront")
@@ -89,9 +94,12 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
     session = boto3.Session(region_name=args.region, profile_name=args.profile)
-    url = deploy(session, args.stage, args.build)
-    print(f"The console of stage {args.stage}: {url} (CloudFront takes a minute or two to drop its old copies)")
-    return 0
+
+    def act() -> None:
+        url = deploy(session, args.stage, args.build)
+        print(f"The console of stage {args.stage}: {url} (CloudFront takes a minute or two to drop its old copies)")
+
+    return exit_status(act, ConsoleDeployError, "AWS")
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def test_uploads_the_build_and_the_stages_config_then_invalidates_what_changes(a
 
 
 def test_refuses_an_unbuilt_console_and_a_stack_without_the_console(aws, stack, tmp_path):
-    with pytest.raises(SystemExit, match="run `make console` first"):
+    with pytest.raises(console_deploy.ConsoleDeployError, match="run `make console` first"):
         console_deploy.deploy(aws, STAGE, tmp_path)
     (tmp_path / "index.html").write_text("")
     aws.client("cloudformation").create_stack(
@@ -97,8 +97,17 @@ def test_refuses_an_unbuilt_console_and_a_stack_without_the_console(aws, stack, 
             {"Resources": {"B": {"Type": "AWS::S3::Bucket"}}, "Outputs": {"ServiceEndpoint": {"Value": API_URL}}}
         ),
     )
-    with pytest.raises(SystemExit, match="has no ConsoleBucketName, ConsoleDistributionId"):
+    with pytest.raises(console_deploy.ConsoleDeployError, match="has no ConsoleBucketName, ConsoleDistributionId"):
         console_deploy.deploy(aws, "old", tmp_path)
+
+
+def test_failures_are_one_line_and_exit_status_1(aws, tmp_path, capsys):
+    assert console_deploy.main(["--stage", STAGE, "--build", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"error: {tmp_path} has no index.html: run `make console` first\n"
+    (tmp_path / "index.html").write_text("")
+    assert console_deploy.main(["--stage", "never-deployed", "--build", str(tmp_path)]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: AWS refused: ValidationError") and "triggers-api-never-deployed" in line
 
 
 def test_help_describes_the_command(capsys):
