@@ -134,7 +134,8 @@ def test_the_deploy_assumes_the_stages_role_through_oidc_and_checks_the_stage():
     assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
     assert not {"aws-access-key-id", "aws-secret-access-key"} & set(credentials["with"])  # no stored AWS secret
     runs = "\n".join(step.get("run", "") for step in job["steps"])
-    for command in ("make deploy", "triggers.cli.api_keys create", "make smoke", "make fuzz", "api_keys revoke"):
+    commands = ("make deploy", "make console-deploy", "triggers.cli.api_keys create", "make smoke", "make fuzz")
+    for command in (*commands, "api_keys revoke"):
         assert command in runs, command
     revoke = next(step for step in job["steps"] if "api_keys revoke" in step.get("run", ""))
     assert revoke["if"].startswith("always()")  # the keys go whatever happened

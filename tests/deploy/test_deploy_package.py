@@ -1124,6 +1124,8 @@ DEPLOY_ACTIONS = {
     "AWS::WAFv2::WebACLAssociation": ["wafv2:AssociateWebACL", "apigateway:SetWebACL"],
     "AWS::CodeDeploy::Application": ["codedeploy:CreateApplication"],
     "AWS::CodeDeploy::DeploymentGroup": ["codedeploy:CreateDeploymentGroup", "codedeploy:CreateDeployment"],
+    "AWS::CloudFront::Distribution": ["cloudfront:CreateDistribution", "cloudfront:UpdateDistribution"],
+    "AWS::CloudFront::OriginAccessControl": ["cloudfront:CreateOriginAccessControl"],
 }
 
 
