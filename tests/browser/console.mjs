@@ -134,9 +134,10 @@ try {
   });
   mark("delivered");
   report.dead_event = await createEvent(2);
-  await page.waitForSelector(`#dead-letters-table tr[data-event-id="${report.dead_event}"]`, {
-    timeout: DELIVERY_TIMEOUT_MS,
-  });
+  // The dead letter and its attempt are two writes, each seen by whichever refresh comes after it: wait for both.
+  for (const table of ["dead-letters-table", "attempts-table"]) {
+    await page.waitForSelector(`#${table} tr[data-event-id="${report.dead_event}"]`, { timeout: DELIVERY_TIMEOUT_MS });
+  }
   mark("dead");
   report.attempts = await rows(page, "#attempts-table");
   report.dead_letters = await rows(page, "#dead-letters-table");
