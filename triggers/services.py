@@ -109,8 +109,8 @@ def build_services(
     subscriptions = SubscriptionService(
         subscription_store, cursors, utc_now, push, settings.push_allow_private_targets, audit
     )
-    deliveries = DeliveryService(delivery_store, attempts, subscriptions, cursors, utc_now)
     events = EventService(EventStore(client, settings.events_table), cursors, settings.retention_days, pool=pool)
+    deliveries = DeliveryService(delivery_store, attempts, subscriptions, events, cursors, utc_now)
     return Services(
         events=events,
         authenticator=Authenticator(

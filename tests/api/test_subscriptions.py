@@ -286,5 +286,8 @@ def test_an_events_deliveries_say_which_subscriptions_it_went_to_and_where_each_
     }
     assert [d["subscription_id"] for d in response.json["deliveries"]] == sorted(states)
     other, _ = make_api_key()
-    assert call("GET", f"/v1/events/{event_id}/deliveries", key=other).json["deliveries"] == []
-    assert call("GET", f"/v1/events/{UNKNOWN}/deliveries", key=tenant).json["deliveries"] == []
+    # Another tenant's event, an unknown one and a deleted one do not exist for this key: 404, as GET /v1/events/{id}.
+    assert_problem(call("GET", f"/v1/events/{event_id}/deliveries", key=other), 404)
+    assert_problem(call("GET", f"/v1/events/{UNKNOWN}/deliveries", key=tenant), 404)
+    assert call("DELETE", f"/v1/events/{event_id}", key=tenant).status == 200
+    assert_problem(call("GET", f"/v1/events/{event_id}/deliveries", key=tenant), 404)

@@ -94,7 +94,9 @@ def deliveries_with_clock(settings, clock: Clock) -> DeliveryService:
     """The delivery service of one container, built by the composition root, on the model's clock."""
     services = build_services(settings, client_for(settings), queue_client_for(settings))
     deliveries = services.deliveries
-    return DeliveryService(deliveries.store, deliveries.attempt_log, services.subscriptions, deliveries.cursors, clock)
+    return DeliveryService(
+        deliveries.store, deliveries.attempt_log, services.subscriptions, deliveries.events, deliveries.cursors, clock
+    )
 
 
 def at_once(*calls) -> list[Any]:

@@ -20,6 +20,7 @@ from triggers.domain.subscriptions import SubscriptionService
 from triggers.storage.dynamodb import ConditionFailed
 
 if TYPE_CHECKING:
+    from triggers.domain.events import EventService
     from triggers.domain.model import Attempt, Event, Subscription
     from triggers.storage.attempts import AttemptStore
     from triggers.storage.deliveries import DeliveryStore
@@ -62,6 +63,7 @@ class DeliveryService:
         store: "DeliveryStore",
         attempts: "AttemptStore",
         subscriptions: SubscriptionService,
+        events: "EventService",
         cursors: CursorSigner,
         clock: Callable[[], datetime],
         sleep: Callable[[float], None] = time.sleep,
@@ -69,6 +71,7 @@ class DeliveryService:
         self.store = store
         self.attempt_log = attempts
         self.subscriptions = subscriptions
+        self.events = events
         self.cursors = cursors
         self.clock = clock
         self.sleep = sleep
@@ -137,7 +140,9 @@ class DeliveryService:
         return page, self.cursors.encode(end, tenant_id) if end else None
 
     def of_event(self, tenant_id: str, event_id: str) -> list[tuple[Delivery, str]]:
-        """Each delivery of the event with its state: `pending | leased | acknowledged | dead`."""
+        """Each delivery of the event with its state: `pending | leased | acknowledged | dead`. An event that does not
+        exist (never, or no longer: deleted, expired) is EventNotFound, not an empty list."""
+        self.events.get_event(tenant_id, event_id)
         now_ms = _ms(self.clock())
         return [(delivery, delivery_state(delivery, now_ms)) for delivery in self.store.for_event(tenant_id, event_id)]
 
