@@ -1,7 +1,7 @@
 """The load test (scripts/load_test.py) against the session's local stage, in both modes:
-- inbox: 20 clients for 30 s creating, paging and acknowledging; no 5xx, and what the stage stored matches every 201
+- inbox: 20 clients for 20 s creating, paging and acknowledging; no 5xx, and what the stage stored matches every 201
   and every acknowledgement;
-- subscription: 4 producers for 15 s while 20 consumers share one subscription through receive and ack (the
+- subscription: 4 producers for 10 s while 20 consumers share one subscription through receive and ack (the
   stage's fan-out function feeds it); every event is received and acknowledged exactly once, received again only
   after a lease ended (each lease a consumer abandoned, as if it crashed, and no other), and no ack is refused.
 """
@@ -25,8 +25,8 @@ def run_load(stage, tmp_path, clients: int, *arguments: str) -> tuple[int, dict]
 
 
 def test_load_run_loses_nothing(own_stage, tmp_path):
-    # Half of `make load`'s minute: CI's time is shared by every suite (README: the figures of a full run).
-    status, figures = run_load(own_stage, tmp_path, 20, "--clients", "20", "--seconds", "30")
+    # A third of `make load`'s minute: CI's time is shared by every suite (README: the figures of a full run).
+    status, figures = run_load(own_stage, tmp_path, 20, "--clients", "20", "--seconds", "20")
     assert figures["server_errors"] == [] and figures["problems"] == []
     assert status == 0
     assert figures["created"] > 0 and figures["acknowledged"] > 0
@@ -38,8 +38,8 @@ def test_consumers_sharing_a_subscription_process_every_event_once(own_stage, tm
         own_stage,
         tmp_path,
         24,
-        *("--mode", "subscription", "--clients", "20", "--producers", "4", "--seconds", "15"),
-        *("--max-events", "600", "--visibility-timeout", "20", "--abandon", "0.02", "--drain-seconds", "180"),
+        *("--mode", "subscription", "--clients", "20", "--producers", "4", "--seconds", "10"),
+        *("--max-events", "600", "--visibility-timeout", "10", "--abandon", "0.02", "--drain-seconds", "180"),
     )
     assert figures["server_errors"] == [] and figures["problems"] == []
     assert status == 0
