@@ -142,14 +142,7 @@ class DeliveryStore:
 
     def delete_for_event(self, tenant_id: str, event_id: str) -> int:
         """Remove every delivery of an event (it was deleted or expired): a Query, then 25 deletes a call."""
-        with unavailable_as_domain_error():
-            items = self.client.query(
-                TableName=self.table,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": f"{tenant_id}#{event_id}"}},
-                ProjectionExpression="pk, sk",
-                ConsistentRead=True,
-            ).get("Items", [])
+        items = self._event_items(tenant_id, event_id, ProjectionExpression="pk, sk")
         for start in range(0, len(items), 25):
             request: dict[str, Any] = {
                 self.table: [{"DeleteRequest": {"Key": item}} for item in items[start : start + 25]]
@@ -160,9 +153,12 @@ class DeliveryStore:
         return len(items)
 
     def for_event(self, tenant_id: str, event_id: str) -> list[Delivery]:
-        """Every delivery of an event, in subscription id order: one consistent Query (page by page)."""
+        """Every delivery of an event, in subscription id order: one consistent Query."""
+        return [_from_item(item) for item in self._event_items(tenant_id, event_id)]
+
+    def _event_items(self, tenant_id: str, event_id: str, **options: Any) -> list[dict]:
+        """The items of an event's partition (one per subscription it matched), read consistently, page by page."""
         items: list[dict] = []
-        options: dict[str, Any] = {}
         while True:
             with unavailable_as_domain_error():
                 page = self.client.query(
@@ -174,7 +170,7 @@ class DeliveryStore:
                 )
             items += page.get("Items", [])
             if "LastEvaluatedKey" not in page:
-                return [_from_item(item) for item in items]
+                return items
             options["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # Receive
