@@ -121,7 +121,7 @@ def subscriber(call, make_api_key):
 
 SOME_ID = str(uuid.uuid4())
 # Python's `$` also matches before a final newline, and jsonschema checks `pattern` with re.search: each of these
-# passed its pattern once. (A path ending in a newline matches no route: 404.)
+# passed its pattern once. (A path ending in one: test_a_line_break_in_the_path_is_400.)
 TRAILING_NEWLINES = {
     "source": ("POST", "/v1/events", {"body": new_event(source="billing\n")}),
     "event_type": ("POST", "/v1/events", {"body": new_event(event_type="invoice.paid\n")}),
@@ -150,6 +150,17 @@ TRAILING_NEWLINES = {
 def test_a_trailing_newline_is_400(call, subscriber, method, path, options):
     key, subscription = subscriber
     assert_problem(call(method, path.format(subscription=subscription), key=key, **options), 400)
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize(
+    "event_id", [f"{SOME_ID}\n", f"{SOME_ID[:8]}\n{SOME_ID[9:]}", "\n"], ids=["at the end", "inside", "alone"]
+)
+def test_a_line_break_in_the_path_is_400(call, make_api_key, method, event_id):
+    """Once a 404 from routing, which the spec does not give for a delete (schemathesis found it)."""
+    key, _ = make_api_key()
+    problem = assert_problem(call(method, f"/v1/events/{event_id}", key=key), 400)
+    assert "line break" in problem["detail"]
 
 
 @pytest.mark.parametrize("value", ["ключ-1", "ключ-2", "clé", "k\u00a0", "k\x7f", "k\ud800"])

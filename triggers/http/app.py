@@ -124,6 +124,7 @@ def add_request_handling(app: AsyncApp, settings: Settings, spec: dict) -> None:
     app.add_middleware(Unreadable, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(ContentTypes, position=MiddlewarePosition.BEFORE_ROUTING)
+    app.add_middleware(routing.LineBreaksInPaths, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(
         routing.LiteralPathMethods,
         position=MiddlewarePosition.BEFORE_ROUTING,
