@@ -80,6 +80,24 @@ async def hello(scope, receive, send):
     await send({"type": "http.response.body", "body": b"hello"})
 
 
+@pytest.mark.parametrize(
+    ("environ_path", "scope_path"),
+    [("/v1/caf\u00c3\u00a9", "/v1/café"), ("/v1/\u00ff", "/v1/\ufffd")],  # UTF-8 read as latin-1; not UTF-8
+)
+def test_a_wsgi_servers_path_reaches_the_app_decoded_as_utf_8(environ_path, scope_path):
+    """A WSGI server gives PATH_INFO as latin-1 (PEP 3333); on Lambda aws-wsgi gives the event's text as it is."""
+    seen = {}
+
+    async def app(scope, receive, send):
+        seen[scope["path"]] = scope["raw_path"]
+        await hello(scope, receive, send)
+
+    server = {"PATH_INFO": environ_path, "QUERY_STRING": "", "wsgi.input": io.BytesIO(b""), "SERVER_PORT": "80"}
+    WsgiAdapter(app)({**server, "REQUEST_METHOD": "GET", "wsgi.url_scheme": "http"}, lambda status, headers: None)
+    call_adapter(app, PATH_INFO="/v1/café", REQUEST_METHOD="GET")  # an API Gateway event's path
+    assert seen == {scope_path: scope_path.encode(), "/v1/café": "/v1/café".encode()}
+
+
 def test_head_is_answered_with_the_headers_of_get_and_no_body():
     started, body = call_adapter(hello, REQUEST_METHOD="HEAD")
     assert started == {"status": "200 OK", "headers": [("content-length", "5")]}

@@ -126,8 +126,12 @@ class WsgiAdapter:
 
     async def _call(self, environ):
         request_body = environ["wsgi.input"].read()
-        root_path = environ.get("SCRIPT_NAME", "")
-        path = root_path + environ["PATH_INFO"]
+        root_path, path_info = environ.get("SCRIPT_NAME", ""), environ["PATH_INFO"]
+        if "awsgi.event" not in environ:
+            # A WSGI server's paths are the bytes received read as latin-1 (PEP 3333), aws-wsgi's the event's text;
+            # ASGI's are text decoded as UTF-8, so that a refusal quotes `é`, not `Ã©`.
+            root_path, path_info = (_utf8(value) for value in (root_path, path_info))
+        path = root_path + path_info
         scope = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -137,7 +141,7 @@ class WsgiAdapter:
             # ASGI's path includes root_path (Starlette routes on what follows it); WSGI's PATH_INFO does not.
             "root_path": root_path,
             "path": path,
-            "raw_path": path.encode("latin-1", "replace"),
+            "raw_path": path.encode("utf-8", "surrogatepass"),
             "query_string": environ.get("QUERY_STRING", "").encode("latin-1", "replace"),
             "headers": _asgi_headers(environ),
             "server": (environ.get("SERVER_NAME") or "localhost", int(environ["SERVER_PORT"])),
@@ -170,6 +174,10 @@ class WsgiAdapter:
         await self.app(scope, receive, send)
         headers = [(_wsgi_name(name.decode("latin-1")), value.decode("latin-1")) for name, value in response_headers]
         return f"{status} {_reason(status)}", headers, b"".join(body)
+
+
+def _utf8(latin1: str) -> str:
+    return latin1.encode("latin-1").decode("utf-8", "replace")
 
 
 def _wsgi_name(name: str) -> str:
