@@ -53,7 +53,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -157,9 +157,9 @@ class LocalStage:
     def console_url(self) -> str | None:
         return None if self.console is None else f"http://127.0.0.1:{self.console.server_address[1]}/"
 
-    def create_key(self, tenant: str, name: str = "local-stage") -> str:
+    def create_key(self, tenant: str, name: str = "local-stage", scopes: Sequence[str] = ()) -> str:
         """A new active key for `tenant` in this stage's keys table, made by the operators' key tool."""
-        return create_key(self.dynamodb_endpoint, self.stage, tenant, name)
+        return create_key(self.dynamodb_endpoint, self.stage, tenant, name, scopes)
 
     def curl_line(self) -> str:
         """A command that creates an event when pasted into a POSIX shell (it prints the 201 response)."""
@@ -363,12 +363,16 @@ def start_moto_sqs(port: int) -> subprocess.Popen:
     return _start_server("SQS moto server", command, port)
 
 
-def create_key(dynamodb_endpoint: str, stage: str, tenant: str, name: str = "local-stage") -> str:
-    """Create a key with `python -m triggers.cli.api_keys create` (it prints the key last) and return it."""
+def create_key(
+    dynamodb_endpoint: str, stage: str, tenant: str, name: str = "local-stage", scopes: Sequence[str] = ()
+) -> str:
+    """Create a key with `python -m triggers.cli.api_keys create` (it prints the key last) and return it; no
+    `scopes`: all of them, as the tool gives."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}
     env.update(FAKE_CREDENTIALS, PYTHONPATH=str(ROOT))
     command = [sys.executable, "-m", "triggers.cli.api_keys", "create", "--stage", stage, "--tenant", tenant]
     command += ["--name", name, "--endpoint-url", dynamodb_endpoint, "--region", REGION, "--yes"]
+    command += [argument for scope in scopes for argument in ("--scope", scope)]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
     if result.returncode != 0:
         raise StageError(f"could not create a key for tenant '{tenant}': {result.stderr.strip() or result.stdout}")

@@ -2,21 +2,18 @@
 
 const { apiUrl, baseUrl } = require('./lib/api');
 
-// The cheapest authenticated read: one subscription at most. A bad key answers 401 with a problem document,
-// which the afterResponse middleware turns into an error quoting its detail.
+// GET /v1/key needs no scope, so a key made for one action (Send Event's `events:write` alone) connects too. A bad
+// key answers 401 with a problem document, which the afterResponse middleware turns into an error quoting its detail.
 const test = async (z, bundle) => {
-  const response = await z.request({
-    url: apiUrl(z, bundle, '/v1/subscriptions'),
-    method: 'GET',
-    params: { limit: 1 },
-  });
+  const response = await z.request({ url: apiUrl(z, bundle, '/v1/key'), method: 'GET' });
   return response.data;
 };
 
-// The API has no "who am I" operation, so the label names the stage (host and path), never the key.
+// The tenant (from the test's answer, which Zapier hands over as inputData) and the stage, never the key: two
+// connections to one stage differ by tenant, to two stages by host and path.
 const connectionLabel = (z, bundle) => {
   const url = new URL(baseUrl(z, bundle));
-  return `${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+  return `${bundle.inputData.tenant} at ${url.host}${url.pathname === '/' ? '' : url.pathname}`;
 };
 
 module.exports = {

