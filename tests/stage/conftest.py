@@ -71,10 +71,10 @@ def stage(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def own_stage(tmp_path_factory):
-    """A stage of the module's own, for load figures that must not depend on what other suites stored: moto answers
-    a Query on an index by reading every item of the table (DynamoDB reads only the items it returns), so on the
-    shared stage each receive's index reads grow with every delivery the earlier suites made, until the single
-    moto thread falls behind and requests time out (503)."""
+    """A stage of the module's own, for the suites that store thousands of events (the load tests, the fuzzing).
+    moto answers a Query on an index by reading every item of the table (DynamoDB reads only the items it returns),
+    and the one fan-out reads the stream in order: on the shared stage, every later request would be slower, and a
+    later test's event would wait behind thousands of stream records (a push test once waited over 30 s)."""
     with running_stage(tmp_path_factory) as running:
         yield running
 

@@ -144,6 +144,8 @@ def test_a_push_subscription_is_pushed_a_signed_event_by_the_deliver_function(st
         while not receiver.got and time.monotonic() - started < JOB_WAIT_SECONDS:
             time.sleep(0.2)
         took = time.monotonic() - started
+        log = stage.log_path.read_text()[-4000:] if stage.log_path else ""
+        assert receiver.got, f"no push in {took:.0f} s\n--- the stage's log, last lines ---\n{log}"
         [got] = receiver.got
         payload = Webhook(created.json["secret"]).verify(got["body"], got["headers"])
         assert payload["event_id"] == event_id
