@@ -36,14 +36,23 @@ from triggers.workers import deliver_handler, fanout_handler, jobs_handler
 # this one under hypothesis, where tracing every line and branch cost about 70 s of CPU for one point of coverage
 # (README, "Two commands": the figures).
 UNTRACED_SUITES = {"contract", "properties", "deploy", "stage", "bench"}
+# Run first (after the grouped suites, which pytest-xdist hands out before anything else, and which have a moto of
+# their own): moto answers a Query on an index by reading every item of the table, and these suites send thousands,
+# so on a worker's moto that the other suites had filled they ran three to four times slower (docs/performance.md).
+FIRST_SUITES = ("properties", "contract")
 TESTS = Path(__file__).parent
+
+
+def suite(item: pytest.Item) -> str:
+    path = Path(str(item.fspath))
+    return path.relative_to(TESTS).parts[0] if TESTS in path.parents else ""
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        path = Path(str(item.fspath))
-        if TESTS in path.parents and path.relative_to(TESTS).parts[0] in UNTRACED_SUITES:
+        if suite(item) in UNTRACED_SUITES:
             item.add_marker(pytest.mark.no_cover)
+    items.sort(key=lambda item: suite(item) not in FIRST_SUITES)  # stable: each suite keeps its order
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,8 @@ import pytest
 
 from tests.support import handler_for, invoke, new_event
 
-RECEIVERS = 16
-EVENTS = 40  # fewer than the receivers could take together (16 x 10): they contend for the same oldest ones
+RECEIVERS = 8
+EVENTS = 24  # fewer than the receivers could take together (8 x 10): they contend for the same oldest ones
 HOLD = 300  # seconds: every lease holds throughout the test
 
 
@@ -77,7 +77,7 @@ def assert_the_rest_is_there(call, key, subscription_id, published, leased) -> N
 
 
 def test_concurrent_receives_in_processes_never_lease_a_delivery_twice(call, tenant, stream, settings):
-    """16 processes started with 'spawn' (nothing inherited: each imports the app and builds its container from the
+    """8 processes started with 'spawn' (nothing inherited: each imports the app and builds its container from the
     settings it is handed, as a Lambda container does), released together once all are ready."""
     subscription_id, published = subscribe_and_publish(call, tenant, stream, EVENTS)
     context = multiprocessing.get_context("spawn")
@@ -102,7 +102,7 @@ def test_concurrent_receives_in_processes_never_lease_a_delivery_twice(call, ten
 
 
 def test_concurrent_receives_in_threads_never_lease_a_delivery_twice(call, tenant, stream, settings):
-    """The same race from 16 threads of one process, each with a container of its own (a threaded host)."""
+    """The same race from 8 threads of one process, each with a container of its own (a threaded host)."""
     subscription_id, published = subscribe_and_publish(call, tenant, stream, EVENTS)
     barrier = threading.Barrier(RECEIVERS)
     results: queue.Queue = queue.Queue()

@@ -17,7 +17,7 @@ from triggers.http.wsgi import WsgiAdapter
 from triggers.storage.api_keys import ApiKeyRecord, ApiKeyStore
 
 FUZZ_SETTINGS = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
     database=None,

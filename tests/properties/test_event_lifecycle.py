@@ -210,7 +210,7 @@ def test_lifecycle_state_machine(make_api_key, settings, dynamodb_client):
     run_state_machine_as_test(
         Lifecycle,
         settings=hypothesis.settings(
-            max_examples=15,
+            max_examples=10,
             stateful_step_count=12,
             deadline=None,
             database=None,

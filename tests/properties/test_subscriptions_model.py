@@ -562,7 +562,7 @@ def test_subscription_deliveries_state_machine(make_api_key, settings, dynamodb_
         run_state_machine_as_test(
             Deliveries,
             settings=hypothesis.settings(
-                max_examples=25,
+                max_examples=15,
                 stateful_step_count=20,
                 deadline=None,
                 database=None,
