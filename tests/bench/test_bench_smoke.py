@@ -19,6 +19,8 @@ from triggers.http.app import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = {"ours", "flask"}
+# One pytest-xdist worker for the module: each worker that runs one of its tests makes its own quick run (24 s).
+pytestmark = pytest.mark.xdist_group("bench")
 
 
 def positive(value) -> bool:
