@@ -9,8 +9,9 @@
 // through the API (not the page; the test has scripted the receiver to take the first and answer 500 to the
 // second), waits for the page to show the first delivered and the second dead, screenshots the page, redrives every
 // dead letter with the page's "Redrive all" and follows its progress until the second is delivered, creates a pull
-// subscription and sees its backlog count an event of its type, then shows an event's detail, and signs out. On each view it runs axe-core (injected into the page) and tabs through every
-// control. Prints one JSON report on stdout and exits 0 when it got to the end; a step that could not be done (a
+// subscription and sees its backlog count an event of its type, pauses and resumes it, rotates the push one's
+// secret, deletes the pull one, then shows an event's detail, and signs out. On each view it runs axe-core (injected
+// into the page) and tabs through every control. Prints one JSON report on stdout and exits 0 when it got to the end; a step that could not be done (a
 // selector that never appears) is a message on stderr and exit status 1. It only reports: the test decides.
 
 import { readFileSync } from "node:fs";
@@ -178,6 +179,27 @@ try {
   });
   report.backlog = await text(page, "#backlog");
   mark("backlog");
+
+  // The subscriptions' own controls: pause and resume the pull one, rotate the push one's secret, delete the pull one
+  // (its confirmation dialog accepted).
+  const stateOf = (name) =>
+    page.evaluate((name) => {
+      const row = [...document.querySelectorAll("#subscriptions-table tbody tr")].find((tr) => tr.cells[0].textContent === name);
+      return row ? row.cells[4].textContent : null;
+    }, name);
+  await page.click('button[aria-label="Pause console-pull"]');
+  await page.waitForSelector('button[aria-label="Resume console-pull"]');
+  report.paused_state = await stateOf("console-pull");
+  await page.click('button[aria-label="Resume console-pull"]');
+  await page.waitForSelector('button[aria-label="Pause console-pull"]');
+  report.resumed_state = await stateOf("console-pull");
+  await page.click('button[aria-label="Rotate secret of console-hook"]');
+  await page.waitForFunction((old) => document.querySelector("#secret-value").textContent !== old, {}, report.secret);
+  report.rotated_secret = await text(page, "#secret-value");
+  await page.click('button[aria-label="Delete console-pull"]');
+  await page.waitForFunction(() => !document.querySelector('button[aria-label="Delete console-pull"]'));
+  report.subscriptions_after_delete = await rows(page, "#subscriptions-table");
+  mark("managed");
 
   await page.click('nav button[data-view="events"]');
   await page.type("#filter-source", "console-test");

@@ -9,15 +9,18 @@ a copy of one, made by hand.
 
 import json
 import re
+import time
 
 import pytest
-from stage_support import NPX, free_ports, run
+from stage_support import NPX, free_ports, request, run
+from standardwebhooks.webhooks import Webhook
 
 from scripts import local_stage
 from tests.browser.browser_support import run_browser
 from tests.support import Receiver
 
 SERIOUS = {"serious", "critical"}
+PUSH_WAIT_SECONDS = 60  # as the page's wait: the fan-out, the push queue's poller, the deliver function
 
 
 @pytest.fixture
@@ -99,6 +102,11 @@ def test_a_tenant_follows_a_push_into_dead_letters_and_redrives_it_from_the_cons
     assert re.fullmatch(
         r"1 ready to receive, 0 leased; the oldest ready one has waited \d+ s \(since .* UTC\)\.", report["backlog"]
     )
+    # Paused and resumed from its row; the push secret rotated (the next push is signed with the new one, below);
+    # the pull subscription deleted after its confirmation.
+    assert (report["paused_state"], report["resumed_state"]) == ("paused", "active")
+    assert report["rotated_secret"].startswith("whsec_") and report["rotated_secret"] != report["secret"]
+    assert [row["cells"][0] for row in report["subscriptions_after_delete"]] == ["console-hook"]
     # The events list, filtered by source, and one event's detail with its payload pretty-printed.
     assert {row["cells"][1] for row in report["events"]} == {"console-test"}
     assert json.loads(report["event_payload"]) == {"order": 1}
@@ -108,6 +116,20 @@ def test_a_tenant_follows_a_push_into_dead_letters_and_redrives_it_from_the_cons
     assert went_to["text"] == "console-hook: acknowledged, received or pushed once"
     # Signing out forgets the key.
     assert report["session_storage_after_sign_out"] == {}
+    # The secret the page rotated is the one the next push is signed with.
+    created = request(
+        "POST",
+        f"{stage.url}/v1/events",
+        headers={"X-API-Key": key, "Content-Type": "application/json"},
+        body=json.dumps({"source": "console-test", "event_type": "order.created", "payload": {"order": 4}}).encode(),
+    )
+    assert created.status == 201, created.body
+    deadline = time.monotonic() + PUSH_WAIT_SECONDS
+    while len(receiver.got) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(receiver.got) == 4, f"the push after the rotation did not come in {PUSH_WAIT_SECONDS} s"
+    pushed = Webhook(report["rotated_secret"]).verify(receiver.got[3]["body"], receiver.got[3]["headers"])
+    assert pushed["event_id"] == created.json["event_id"]
 
     # Accessibility on every view: no serious or critical axe violation, every control named and reached by Tab.
     for view in ("sign_in", "subscription", "events"):
